@@ -1,0 +1,227 @@
+// The only module that talks to libc directly (through koffi). Node cannot exec in place, dup2,
+// spawn without forking its whole heap, or adopt a socket listening with our own backlog; this does
+// those few things. Everything here is optional: `libc()` is null when koffi or glibc is missing,
+// and callers fall back to child_process / plain Node.
+import { constants as osConstants } from 'node:os';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Fn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
+
+export interface Libc {
+  readonly koffi: any;
+  posix_spawn: Fn;
+  fa_init: Fn;
+  fa_destroy: Fn;
+  fa_adddup2: Fn;
+  fa_addclose: Fn;
+  attr_init: Fn;
+  attr_destroy: Fn;
+  attr_setflags: Fn;
+  attr_setsigmask: Fn;
+  attr_setsigdefault: Fn;
+  sigemptyset: Fn;
+  sigaddset: Fn;
+  execve: Fn;
+  dup2: Fn;
+  fcntl: Fn;
+  close: Fn;
+  signal: Fn;
+  waitid: Fn;
+  waitpid: Fn;
+  socket: Fn;
+  setsockopt: Fn;
+  bind: Fn;
+  listen: Fn;
+}
+
+let cached: Libc | null | undefined;
+
+/** libc through koffi, or null where that cannot load (no koffi build, no glibc). */
+export function libc(): Libc | null {
+  if (cached !== undefined) return cached;
+  if (process.env.UCSPI_TS_NO_FFI) return (cached = null);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const koffi = require('koffi');
+    const lib = koffi.load('libc.so.6');
+    const f = (proto: string): Fn => lib.func(proto);
+    cached = {
+      koffi,
+      posix_spawn: f('int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)'),
+      fa_init: f('int posix_spawn_file_actions_init(void *fa)'),
+      fa_destroy: f('int posix_spawn_file_actions_destroy(void *fa)'),
+      fa_adddup2: f('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+      fa_addclose: f('int posix_spawn_file_actions_addclose(void *fa, int fd)'),
+      attr_init: f('int posix_spawnattr_init(void *attr)'),
+      attr_destroy: f('int posix_spawnattr_destroy(void *attr)'),
+      attr_setflags: f('int posix_spawnattr_setflags(void *attr, short flags)'),
+      attr_setsigmask: f('int posix_spawnattr_setsigmask(void *attr, void *set)'),
+      attr_setsigdefault: f('int posix_spawnattr_setsigdefault(void *attr, void *set)'),
+      sigemptyset: f('int sigemptyset(void *set)'),
+      sigaddset: f('int sigaddset(void *set, int sig)'),
+      execve: f('int execve(const char *path, const char **argv, const char **envp)'),
+      dup2: f('int dup2(int oldfd, int newfd)'),
+      fcntl: f('int fcntl(int fd, int cmd, int arg)'),
+      close: f('int close(int fd)'),
+      signal: f('void *signal(int sig, void *handler)'),
+      waitid: f('int waitid(int idtype, int id, void *infop, int options)'),
+      waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
+      socket: f('int socket(int domain, int type, int protocol)'),
+      setsockopt: f('int setsockopt(int fd, int level, int name, void *value, uint32_t len)'),
+      bind: f('int bind(int fd, void *addr, uint32_t len)'),
+      listen: f('int listen(int fd, int backlog)'),
+    };
+  } catch {
+    cached = null;
+  }
+  return cached;
+}
+
+/** errno of the last failed libc call on this thread. */
+export function lastErrno(lib: Libc): number {
+  return lib.koffi.errno();
+}
+
+/** An error in Node's shape ({code, errno}) for an errno number, so errstr can name it. */
+export function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
+  const names = osConstants.errno as Record<string, number>;
+  const code = Object.keys(names).find((k) => names[k] === errno) ?? 'EUNKNOWN';
+  const e: NodeJS.ErrnoException = new Error(`${syscall}: ${code}`);
+  e.code = code;
+  e.errno = -errno;
+  e.syscall = syscall;
+  return e;
+}
+
+/** A C string (NUL-terminated bytes) from a latin1 byte string. */
+export function cString(s: string): Buffer {
+  const b = Buffer.allocUnsafe(s.length + 1);
+  b.write(s, 0, 'latin1');
+  b[s.length] = 0;
+  return b;
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const O_NONBLOCK = 0o4000;
+const SIGPIPE = 13;
+const SIGXFSZ = 25;
+const SIGCHLD = 17;
+const SIGTERM = 15;
+// dispositions Node sets to SIG_IGN at start-up, which an exec would otherwise pass on
+const NODE_IGNORED_SIGNALS = [SIGPIPE, SIGXFSZ];
+
+/** Make a descriptor blocking (programs given a socket expect blocking I/O). */
+export function setBlocking(lib: Libc, fd: number): void {
+  const fl = lib.fcntl(fd, F_GETFL, 0);
+  if (fl >= 0 && fl & O_NONBLOCK) lib.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/** Keep a descriptor open across exec. */
+export function clearCloexec(lib: Libc, fd: number): void {
+  const fl = lib.fcntl(fd, F_GETFD, 0);
+  if (fl >= 0 && fl & 1) lib.fcntl(fd, F_SETFD, fl & ~1);
+}
+
+export interface ExecPlan {
+  /** Full path of the program (no PATH search here). */
+  readonly path: string;
+  readonly argv: readonly string[];
+  /** "NAME=value" latin1 entries. */
+  readonly env: readonly string[];
+  /** [from, to] pairs applied in order with dup2 before the exec; `to` is made blocking. */
+  readonly moves?: ReadonlyArray<readonly [number, number]>;
+}
+
+function nulTerminatedArray(items: readonly string[]): Array<Buffer | null> {
+  const out: Array<Buffer | null> = items.map(cString);
+  out.push(null);
+  return out;
+}
+
+/**
+ * Replace this process with a program (dup2 the moves, clear O_NONBLOCK on their targets, restore
+ * the signal dispositions Node changed, execve). Returns only on failure, with the errno.
+ */
+export function execInPlace(lib: Libc, plan: ExecPlan): number {
+  for (const [from, to] of plan.moves ?? []) {
+    if (from !== to && lib.dup2(from, to) < 0) return lastErrno(lib);
+    clearCloexec(lib, to);
+    setBlocking(lib, to);
+  }
+  for (const sig of NODE_IGNORED_SIGNALS) lib.signal(sig, null);
+  lib.execve(plan.path, nulTerminatedArray(plan.argv), nulTerminatedArray(plan.env));
+  const errno = lastErrno(lib);
+  lib.signal(SIGPIPE, lib.koffi.as(1n, 'void *')); // back to SIG_IGN, as Node expects
+  return errno;
+}
+
+const SPAWN_SETSIGDEF = 0x04;
+const SPAWN_SETSIGMASK = 0x08;
+
+export interface SpawnPlan extends ExecPlan {
+  /** [from, to] descriptor copies done in the child before exec (dup2 clears close-on-exec). */
+  readonly moves: ReadonlyArray<readonly [number, number]>;
+}
+
+/**
+ * posix_spawn on libuv's thread pool: the event loop never waits for the exec. Resolves with the
+ * pid, or rejects with an errno error (an exec failure is reported this way by glibc, which then
+ * reaps the failed child itself).
+ */
+export function spawnAsync(lib: Libc, plan: SpawnPlan): Promise<number> {
+  const fa = Buffer.alloc(256);
+  const attr = Buffer.alloc(512);
+  const empty = Buffer.alloc(128);
+  const defaults = Buffer.alloc(128);
+  lib.fa_init(fa);
+  for (const [from, to] of plan.moves) lib.fa_adddup2(fa, from, to);
+  lib.attr_init(attr);
+  lib.sigemptyset(empty);
+  lib.sigemptyset(defaults);
+  for (const sig of [...NODE_IGNORED_SIGNALS, SIGCHLD, SIGTERM]) lib.sigaddset(defaults, sig);
+  // the calling thread is a libuv worker with every signal blocked: the child must not inherit that
+  lib.attr_setsigmask(attr, empty);
+  lib.attr_setsigdefault(attr, defaults);
+  lib.attr_setflags(attr, SPAWN_SETSIGDEF | SPAWN_SETSIGMASK);
+  const argv = nulTerminatedArray(plan.argv);
+  const envp = nulTerminatedArray(plan.env);
+  const pid = [0];
+  return new Promise((resolve, reject) => {
+    lib.posix_spawn.async(pid, plan.path, fa, attr, argv, envp, (err: unknown, rc: number) => {
+      lib.fa_destroy(fa);
+      lib.attr_destroy(attr);
+      void argv;
+      void envp;
+      if (err) reject(err);
+      else if (rc !== 0) reject(errnoError(rc, 'posix_spawn'));
+      else resolve(pid[0]);
+    });
+  });
+}
+
+const P_ALL = 0;
+const WEXITED = 4;
+const WNOHANG = 1;
+const WNOWAIT = 0x01000000;
+
+/**
+ * Pid of some exited child that is still waitable, without reaping it (waitid WNOWAIT), or 0.
+ * Lets a reaper pick out its own children without stealing child_process's.
+ */
+export function peekExitedChild(lib: Libc, info: Buffer): number {
+  info.fill(0);
+  if (lib.waitid(P_ALL, 0, info, WEXITED | WNOHANG | WNOWAIT) < 0) return 0;
+  return info.readInt32LE(16); // siginfo_t.si_pid on Linux
+}
+
+/** Reap one specific child if it has exited: its raw wait status, or null if still running. */
+export function reapChild(lib: Libc, pid: number): number | null {
+  const status = [0];
+  const r = lib.waitpid(pid, status, WNOHANG);
+  if (r === pid) return status[0];
+  if (r < 0) return -1;
+  return null;
+}

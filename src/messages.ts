@@ -1,0 +1,59 @@
+// Writing djb-style diagnostics: one line, one write(2) to fd 2, latin1 bytes passed through.
+import { writeSync } from 'node:fs';
+import { errorText } from './errstr';
+
+export const EXIT_USAGE = 100;
+export const EXIT_TEMPORARY = 111;
+
+/** Write a whole latin1 byte string to a file descriptor, retrying short writes. */
+export function writeAll(fd: number, text: string | Buffer): void {
+  const buf = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      throw err;
+    }
+  }
+}
+
+/** A program's voice on stderr: `prog: fatal: ...`, `prog: warning: ...`, usage. */
+export class Diagnostics {
+  /** 0 silences everything (-q); usage during option parsing is printed regardless by the caller. */
+  verbosity = 1;
+  constructor(readonly program: string, readonly usageLine: string) {}
+
+  line(text: string): void {
+    try {
+      writeAll(2, text + '\n');
+    } catch {
+      // stderr gone: nothing sensible left to do, the originals ignore it too
+    }
+  }
+
+  say(text: string): void {
+    if (this.verbosity > 0) this.line(`${this.program}: ${text}`);
+  }
+
+  warn(text: string): void {
+    this.say(`warning: ${text}`);
+  }
+
+  fatal(text: string, code: number = EXIT_TEMPORARY): never {
+    this.say(`fatal: ${text}`);
+    process.exit(code);
+  }
+
+  /** `prog: fatal: <text>: <djb errstr>` exit 111. */
+  fatalSys(text: string, err: unknown, code: number = EXIT_TEMPORARY): never {
+    return this.fatal(`${text}: ${errorText(err)}`, code);
+  }
+
+  /** Usage line on stderr (unless silenced), exit 100. */
+  usage(force = false): never {
+    if (force || this.verbosity > 0) this.line(`${this.program}: usage: ${this.usageLine}`);
+    process.exit(EXIT_USAGE);
+  }
+}

@@ -1,0 +1,107 @@
+// The tcprules text format, parsed as tcprules.c 0.88 does. Byte strings are latin1 JS strings.
+import { scanUlong } from '../scan';
+
+export interface RuleRecord {
+  /** cdb key: the address as written, or one address of an expanded range. */
+  readonly key: string;
+  /** cdb data: "D\0" for deny, then "+name=value\0" per variable. */
+  readonly data: string;
+}
+
+export class RuleSyntaxError extends Error {
+  /** The offending line after trailing-blank trimming, as tcprules prints it. */
+  constructor(readonly line: string) {
+    super(`unable to parse this line: ${line}`);
+  }
+}
+
+/** Trailing spaces, tabs and LFs off; leading blanks and CRs stay (tcprules.c). */
+function trimLine(line: string): string {
+  let len = line.length;
+  while (len > 0) {
+    const c = line.charCodeAt(len - 1);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a) break;
+    len--;
+  }
+  return line.slice(0, len);
+}
+
+/** Parse the instructions after the address: deny|allow then ,name=DvalueD ... */
+function parseInstructions(text: string, line: string): string {
+  let data: string;
+  let x: number;
+  if (text.startsWith('deny')) {
+    data = 'D\0';
+    x = 4;
+  } else if (text.startsWith('allow')) {
+    data = '';
+    x = 5;
+  } else {
+    throw new RuleSyntaxError(line);
+  }
+  while (x < text.length) {
+    if (text[x] !== ',') throw new RuleSyntaxError(line);
+    const eq = text.indexOf('=', x);
+    if (eq < 0) throw new RuleSyntaxError(line);
+    const name = text.slice(x + 1, eq);
+    if (eq + 1 >= text.length) throw new RuleSyntaxError(line);
+    const delimiter = text[eq + 1];
+    const close = text.indexOf(delimiter, eq + 2);
+    if (close < 0) throw new RuleSyntaxError(line);
+    data += `+${name}=${text.slice(eq + 2, close)}\0`;
+    x = close + 1;
+  }
+  return data;
+}
+
+/** Digits-only check used for the two halves of a range. */
+function isDigits(s: string): boolean {
+  return scanUlong(s).length === s.length;
+}
+
+/** Keys for an address: ranges "1.2.3.37-53" expand to one key per number (tcprules.c doaddressdata). */
+export function expandAddress(address: string, line: string): string[] {
+  if (address.includes('=') || address.includes('@')) return [address];
+  const dash = address.indexOf('-');
+  if (dash < 0) return [address];
+  const lastDot = address.lastIndexOf('.', dash - 1);
+  const left = dash === 0 ? 0 : lastDot < 0 ? 0 : lastDot + 1;
+  const nextDot = address.indexOf('.', dash + 1);
+  const right = nextDot < 0 ? address.length : nextDot;
+  const botText = address.slice(left, dash);
+  const topText = address.slice(dash + 1, right);
+  if (!isDigits(botText) || !isDigits(topText)) throw new RuleSyntaxError(line);
+  const bot = scanUlong(botText).value;
+  let top = scanUlong(topText).value;
+  if (top > 255n) top = 255n;
+  const keys: string[] = [];
+  for (let n = bot; n <= top; n++) keys.push(address.slice(0, left) + n.toString() + address.slice(right));
+  return keys;
+}
+
+/**
+ * Records for one input line (without its LF). Comments, empty lines and lines without ':' give none.
+ * Throws RuleSyntaxError for a malformed line.
+ */
+export function parseRulesLine(rawLine: string): RuleRecord[] {
+  if (rawLine.length > 0 && rawLine[0] === '#') return [];
+  const line = trimLine(rawLine);
+  const colon = line.indexOf(':');
+  if (colon < 0) return [];
+  const address = line.slice(0, colon);
+  const data = parseInstructions(line.slice(colon + 1), line);
+  return expandAddress(address, line).map((key) => ({ key, data }));
+}
+
+/** All records of a rules text, in order (the text is latin1 bytes). */
+export function parseRules(text: string): RuleRecord[] {
+  const records: RuleRecord[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    for (const r of parseRulesLine(text.slice(start, end))) records.push(r);
+    start = end + 1;
+  }
+  return records;
+}
