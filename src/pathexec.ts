@@ -1,0 +1,103 @@
+// djb's pathexec: the PATH search and the environment edits every exec-ing program shares.
+import { errnoOf } from './errstr';
+
+const ENOENT = errnoOf('ENOENT');
+const RETRYABLE = new Set([errnoOf('EACCES'), errnoOf('EPERM'), errnoOf('EISDIR')]);
+
+/**
+ * Ordered environment edits (pathexec_env). At exec time each edit removes the first entry with its
+ * name, moving the last entry into its place as 0.88 does, then appends NAME=value if it has a value.
+ */
+export class EnvChanges {
+  private readonly edits: Array<readonly [string, string | null]> = [];
+
+  set(name: string, value: string): this {
+    this.edits.push([name, value]);
+    return this;
+  }
+
+  unset(name: string): this {
+    this.edits.push([name, null]);
+    return this;
+  }
+
+  /** set when value is a string, unset when it is null or undefined. */
+  put(name: string, value: string | null | undefined): this {
+    return value === null || value === undefined ? this.unset(name) : this.set(name, value);
+  }
+
+  get size(): number {
+    return this.edits.length;
+  }
+
+  /** The environment a program gets: `environ` ("NAME=value" entries) with the edits applied. */
+  apply(environ: readonly string[]): string[] {
+    const e = environ.slice();
+    for (const [name, value] of this.edits) {
+      const prefix = name + '=';
+      for (let t = 0; t < e.length; t++) {
+        if (e[t].startsWith(prefix)) {
+          e[t] = e[e.length - 1];
+          e.pop();
+          break;
+        }
+      }
+      if (value !== null) e.push(prefix + value);
+    }
+    return e;
+  }
+}
+
+/** Candidate paths for a program name in djb's order ($PATH unset means /bin:/usr/bin). */
+export function pathCandidates(file: string, pathVar: string | undefined): string[] {
+  if (file.includes('/')) return [file];
+  const path = pathVar ?? '/bin:/usr/bin';
+  return path.split(':').map((dir) => `${dir === '' ? '.' : dir}/${file}`);
+}
+
+/**
+ * Try the candidates in order with `attempt` (returns 0 on success, else an errno): ENOENT moves on,
+ * EACCES/EPERM/EISDIR are remembered and move on, anything else stops. Returns 0 or the errno to
+ * report, exactly as pathexec_run leaves errno.
+ */
+export function searchPath(candidates: readonly string[], attempt: (path: string) => number): number {
+  let saved = 0;
+  let last = ENOENT;
+  for (const path of candidates) {
+    const errno = attempt(path);
+    if (errno === 0) return 0;
+    last = errno;
+    if (errno !== ENOENT) {
+      saved = errno;
+      if (!RETRYABLE.has(errno)) return errno;
+    }
+  }
+  return saved || last;
+}
+
+/** searchPath for asynchronous attempts (posix_spawn on the thread pool). */
+export async function searchPathAsync<T>(
+  candidates: readonly string[],
+  attempt: (path: string) => Promise<T>,
+  errnoOfFailure: (err: unknown) => number,
+): Promise<T> {
+  let saved = 0;
+  let last = ENOENT;
+  let lastErr: unknown;
+  let savedErr: unknown;
+  for (const path of candidates) {
+    try {
+      return await attempt(path);
+    } catch (err) {
+      const errno = errnoOfFailure(err);
+      last = errno;
+      lastErr = err;
+      if (errno !== ENOENT) {
+        saved = errno;
+        savedErr = err;
+        if (!RETRYABLE.has(errno)) throw err;
+      }
+    }
+  }
+  throw saved ? savedErr : lastErr ?? Object.assign(new Error('ENOENT'), { code: 'ENOENT', errno: -last });
+}
