@@ -77,6 +77,71 @@ export function libc(): Libc | null {
   return cached;
 }
 
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM_CLOEXEC = 1 | 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const IPPROTO_IP = 0;
+const IP_OPTIONS = 4;
+const IPPROTO_IPV6 = 41;
+const IPV6_V6ONLY = 26;
+
+function sockaddr(ip: Buffer, port: number, scopeId = 0): Buffer {
+  if (ip.length === 4) {
+    const sa = Buffer.alloc(16);
+    sa.writeUInt16LE(AF_INET, 0);
+    sa.writeUInt16BE(port, 2);
+    ip.copy(sa, 4);
+    return sa;
+  }
+  const sa = Buffer.alloc(28);
+  sa.writeUInt16LE(AF_INET6, 0);
+  sa.writeUInt16BE(port, 2);
+  ip.copy(sa, 8);
+  sa.writeUInt32LE(scopeId, 24);
+  return sa;
+}
+
+export type ListenFailure = { readonly step: 'socket' | 'bind' | 'listen'; readonly error: NodeJS.ErrnoException };
+
+/**
+ * A listening TCP socket made as tcpserver makes it (SO_REUSEADDR, bind, listen with our backlog),
+ * close-on-exec so no child inherits it. `ip` is 4 bytes (IPv4) or 16 (IPv6; v6only as given).
+ */
+export function listenSocket(
+  lib: Libc,
+  ip: Buffer,
+  port: number,
+  backlog: number,
+  opts: { v6only?: boolean; scopeId?: number } = {},
+): number | ListenFailure {
+  const fd = lib.socket(ip.length === 4 ? AF_INET : AF_INET6, SOCK_STREAM_CLOEXEC, 0);
+  if (fd < 0) return { step: 'socket', error: errnoError(lastErrno(lib), 'socket') };
+  const fail = (step: 'bind' | 'listen'): ListenFailure => {
+    const error = errnoError(lastErrno(lib), step);
+    lib.close(fd);
+    return { step, error };
+  };
+  setIntOption(lib, fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (ip.length === 16) setIntOption(lib, fd, IPPROTO_IPV6, IPV6_V6ONLY, opts.v6only ? 1 : 0);
+  const sa = sockaddr(ip, port, opts.scopeId);
+  if (lib.bind(fd, sa, sa.length) < 0) return fail('bind');
+  if (lib.listen(fd, backlog) < 0) return fail('listen');
+  return fd;
+}
+
+export function setIntOption(lib: Libc, fd: number, level: number, name: number, value: number): boolean {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value, 0);
+  return lib.setsockopt(fd, level, name, v, 4) === 0;
+}
+
+/** tcpserver -O: drop any IP options the client sent (setsockopt IP_OPTIONS with an empty value). */
+export function killIpOptions(lib: Libc, fd: number): boolean {
+  return lib.setsockopt(fd, IPPROTO_IP, IP_OPTIONS, null, 0) === 0;
+}
+
 /** errno of the last failed libc call on this thread. */
 export function lastErrno(lib: Libc): number {
   return lib.koffi.errno();
