@@ -3,6 +3,7 @@
 // bounded by the table's slot count, so a corrupt or hostile file gives CdbFormatError, never a
 // crash or a hang.
 import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } from 'node:fs';
+import { SystemError } from '../errstr';
 import { cdbHash } from './hash';
 
 /** A malformed cdb file; cdb.c reports it as EPROTO ("protocol error"). */
@@ -18,6 +19,8 @@ export interface ByteSource {
   readonly size: number;
   /** Exactly `length` bytes at `position`; the caller has checked the range. */
   read(position: number, length: number): Buffer;
+  /** What a read outside the source throws, when that is not CdbFormatError. */
+  outOfRange?(): Error;
 }
 
 export class BufferSource implements ByteSource {
@@ -46,7 +49,16 @@ export class FdSource implements ByteSource {
     }
     return buf;
   }
+  outOfRange(): Error {
+    // Debian's 0.88 build: mmap of an empty file (or a FIFO, /dev/null) fails, but the compiler
+    // drops cdb.c's `if (x + 1)` check, so the failed map is kept with size 0; every read is then a
+    // format error, and cdb_free's munmap of it overwrites errno with EINVAL ("invalid argument").
+    return this.size === 0 ? new SystemError('EINVAL') : new CdbFormatError();
+  }
 }
+
+/** cdb.c compares a candidate key 32 bytes at a time and stops at the first differing chunk. */
+const MATCH_CHUNK = 32;
 
 export class CdbReader {
   constructor(private readonly source: ByteSource) {}
@@ -69,7 +81,9 @@ export class CdbReader {
   }
 
   private readAt(position: number, length: number): Buffer {
-    if (position > this.source.size || this.source.size - position < length) throw new CdbFormatError();
+    if (position > this.source.size || this.source.size - position < length) {
+      throw this.source.outOfRange?.() ?? new CdbFormatError();
+    }
     return this.source.read(position, length);
   }
 
@@ -99,11 +113,20 @@ export class CdbReader {
       const lens = this.readAt(rpos, 8);
       const keyLen = lens.readUInt32LE(0);
       const dataLen = lens.readUInt32LE(4);
-      if (keyLen !== key.length) continue;
-      const storedKey = this.readAt(rpos + 8, keyLen);
-      if (!storedKey.equals(key)) continue;
+      if (keyLen !== key.length || !this.keyMatches(key, rpos + 8)) continue;
       // copy: an FdSource's scratch buffer is reused by the next read
       yield Buffer.from(this.readAt(rpos + 8 + keyLen, dataLen));
     }
+  }
+
+  /** Whether the stored key at `position` equals `key`, read chunk by chunk as cdb.c's match() does
+   * (a mismatch in an early chunk means a later chunk past the end of the file is never read). */
+  private keyMatches(key: Uint8Array, position: number): boolean {
+    for (let off = 0; off < key.length; off += MATCH_CHUNK) {
+      const n = Math.min(MATCH_CHUNK, key.length - off);
+      const stored = this.readAt(position + off, n);
+      for (let i = 0; i < n; i++) if (stored[i] !== key[off + i]) return false;
+    }
+    return true;
   }
 }

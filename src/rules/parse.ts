@@ -54,9 +54,14 @@ function parseInstructions(text: string, line: string): string {
   return data;
 }
 
-/** Digits-only check used for the two halves of a range. */
-function isDigits(s: string): boolean {
-  return scanUlong(s).length === s.length;
+/**
+ * A range bound as tcprules.c's getnum reads it: scan_ulong on a NUL-terminated copy, accepted when
+ * the digits run to the end of the copy, so an embedded NUL ends the number and the rest is ignored.
+ */
+function rangeBound(s: string, line: string): bigint {
+  const { value, length } = scanUlong(s);
+  if (length < s.length && s.charCodeAt(length) !== 0) throw new RuleSyntaxError(line);
+  return value;
 }
 
 /** Keys for an address: ranges "1.2.3.37-53" expand to one key per number (tcprules.c doaddressdata). */
@@ -68,11 +73,8 @@ export function expandAddress(address: string, line: string): string[] {
   const left = dash === 0 ? 0 : lastDot < 0 ? 0 : lastDot + 1;
   const nextDot = address.indexOf('.', dash + 1);
   const right = nextDot < 0 ? address.length : nextDot;
-  const botText = address.slice(left, dash);
-  const topText = address.slice(dash + 1, right);
-  if (!isDigits(botText) || !isDigits(topText)) throw new RuleSyntaxError(line);
-  const bot = scanUlong(botText).value;
-  let top = scanUlong(topText).value;
+  const bot = rangeBound(address.slice(left, dash), line);
+  let top = rangeBound(address.slice(dash + 1, right), line);
   if (top > 255n) top = 255n;
   const keys: string[] = [];
   for (let n = bot; n <= top; n++) keys.push(address.slice(0, left) + n.toString() + address.slice(right));
