@@ -32,6 +32,7 @@ export interface Libc {
   setsockopt: Fn;
   bind: Fn;
   listen: Fn;
+  pipe2: Fn;
 }
 
 let cached: Libc | null | undefined;
@@ -70,6 +71,7 @@ export function libc(): Libc | null {
       setsockopt: f('int setsockopt(int fd, int level, int name, void *value, uint32_t len)'),
       bind: f('int bind(int fd, void *addr, uint32_t len)'),
       listen: f('int listen(int fd, int backlog)'),
+      pipe2: f('int pipe2(void *fds, int flags)'),
     };
   } catch {
     cached = null;
@@ -207,15 +209,49 @@ function nulTerminatedArray(items: readonly string[]): Array<Buffer | null> {
 }
 
 /**
- * Replace this process with a program (dup2 the moves, clear O_NONBLOCK on their targets, restore
- * the signal dispositions Node changed, execve). Returns only on failure, with the errno.
+ * Node marks fds 0-2 close-on-exec at start-up (uv_disable_stdio_inheritance); a program we exec, or
+ * spawn to share our stdio, must get them as it would from a C parent.
  */
-export function execInPlace(lib: Libc, plan: ExecPlan): number {
-  for (const [from, to] of plan.moves ?? []) {
+export function inheritStdio(lib: Libc): void {
+  for (const fd of [0, 1, 2]) clearCloexec(lib, fd);
+}
+
+/** dup2 each [from, to] in order, keeping `to` open across exec and blocking; 0 or the errno. */
+export function moveDescriptors(lib: Libc, moves: ReadonlyArray<readonly [number, number]>): number {
+  for (const [from, to] of moves) {
     if (from !== to && lib.dup2(from, to) < 0) return lastErrno(lib);
     clearCloexec(lib, to);
     setBlocking(lib, to);
   }
+  return 0;
+}
+
+const O_CLOEXEC = 0o2000000;
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A close-on-exec pipe: [read end, write end], both at least `minFd` so later dup2s cannot clobber them. */
+export function makePipe(lib: Libc, minFd = 10): [number, number] {
+  const fds = Buffer.alloc(8);
+  if (lib.pipe2(fds, O_CLOEXEC) < 0) throw errnoError(lastErrno(lib), 'pipe2');
+  const ends: [number, number] = [fds.readInt32LE(0), fds.readInt32LE(4)];
+  for (let i = 0; i < 2; i++) {
+    if (ends[i] >= minFd) continue;
+    const high = lib.fcntl(ends[i], F_DUPFD_CLOEXEC, minFd);
+    if (high < 0) throw errnoError(lastErrno(lib), 'fcntl');
+    lib.close(ends[i]);
+    ends[i] = high;
+  }
+  return ends;
+}
+
+/**
+ * Replace this process with a program (dup2 the moves, clear O_NONBLOCK on their targets, restore
+ * the signal dispositions Node changed, execve). Returns only on failure, with the errno.
+ */
+export function execInPlace(lib: Libc, plan: ExecPlan): number {
+  const moveErrno = moveDescriptors(lib, plan.moves ?? []);
+  if (moveErrno) return moveErrno;
+  inheritStdio(lib);
   for (const sig of NODE_IGNORED_SIGNALS) lib.signal(sig, null);
   lib.execve(plan.path, nulTerminatedArray(plan.argv), nulTerminatedArray(plan.env));
   const errno = lastErrno(lib);
@@ -289,4 +325,13 @@ export function reapChild(lib: Libc, pid: number): number | null {
   if (r === pid) return status[0];
   if (r < 0) return -1;
   return null;
+}
+
+/**
+ * Terminate by a signal Node ignores (SIGPIPE after EPIPE), as the C program would have died of it:
+ * restore the default disposition and send it to ourselves. Returns only if that did not work.
+ */
+export function dieOfSignal(lib: Libc, sig: number): void {
+  lib.signal(sig, null);
+  process.kill(process.pid, sig);
 }

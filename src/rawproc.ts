@@ -20,6 +20,30 @@ function fromUtf8(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
 }
 
+// The bin/ shims start node with NODE_EXTRA_CA_CERTS moved to this name, because Node 20 reads that
+// certificate file at every start-up (about 30 ms); put it back where the programs we run will see it.
+// An empty NODE_EXTRA_CA_CERTS cannot be told from an unset one there and is dropped.
+const MOVED_CA_CERTS = 'UCSPI_TS_EXTRA_CA_CERTS';
+const CA_CERTS = 'NODE_EXTRA_CA_CERTS';
+
+function restoreMovedEntries(entries: string[]): string[] {
+  const at = entries.findIndex((e) => e.startsWith(MOVED_CA_CERTS + '='));
+  if (at < 0) return entries;
+  const value = entries[at].slice(MOVED_CA_CERTS.length + 1);
+  const out = entries.slice();
+  if (value === '') out.splice(at, 1);
+  else out[at] = `${CA_CERTS}=${value}`;
+  return out;
+}
+
+{
+  const moved = process.env[MOVED_CA_CERTS];
+  if (moved !== undefined) {
+    delete process.env[MOVED_CA_CERTS];
+    if (moved !== '') process.env[CA_CERTS] = moved;
+  }
+}
+
 let argvCache: string[] | undefined;
 
 /** The program's arguments after the script name (what C sees as argv[1..]), as latin1 byte strings. */
@@ -45,7 +69,7 @@ export function rawEnviron(): string[] {
   try {
     // /proc/self/environ shows the environment at exec time; later process.env changes are not
     // in it, so only trust it when it agrees with process.env on the set of names.
-    const entries = splitNul(readFileSync('/proc/self/environ'));
+    const entries = restoreMovedEntries(splitNul(readFileSync('/proc/self/environ')));
     const names = new Set(entries.map((e) => e.slice(0, e.indexOf('=') >>> 0)));
     const live = Object.keys(process.env);
     if (live.length === names.size && live.every((n) => names.has(fromUtf8(n)))) return entries;

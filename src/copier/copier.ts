@@ -1,0 +1,73 @@
+// The copier half of recordio and fixcrio (0.88 forks; the child copies while the parent execs the
+// program): client input -> program input, program output -> client output, each chunk passed through
+// a per-direction hook. A direction reads again only once its last chunk has been written out (the
+// one-buffer-per-direction loop of the original), so memory stays bounded.
+import type { Readable, Writable } from 'node:stream';
+
+export interface CopyDirection {
+  /** The bytes to forward for a chunk just read; may log as a side effect. */
+  forward(chunk: Buffer): Buffer;
+  /** End of file (or a read error) on this direction's input. */
+  eof(): void;
+}
+
+export interface CopierEnds {
+  /** recordio's own stdin. */
+  readonly clientIn: Readable;
+  /** The program's stdin pipe. */
+  readonly programIn: Writable & { destroy(): void };
+  /** The program's stdout pipe. */
+  readonly programOut: Readable;
+  /** recordio's own stdout. */
+  readonly clientOut: Writable;
+}
+
+/**
+ * Copy both directions until the program's output ends or a write fails (0.88's copier then exits 0,
+ * even with client input still unread). `done` is called once, after the client output is flushed.
+ */
+export function runCopier(ends: CopierEnds, input: CopyDirection, output: CopyDirection, done: () => void): void {
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    ends.clientIn.pause();
+    ends.programOut.pause();
+    done();
+  };
+
+  pipeDirection(ends.clientIn, ends.programIn, input, finish, () => {
+    // close the program's input once what was read has been written: it sees end of file
+    if (ends.programIn.writableLength === 0) ends.programIn.destroy();
+    else ends.programIn.once('drain', () => ends.programIn.destroy());
+  });
+  pipeDirection(ends.programOut, ends.clientOut, output, finish, () => {
+    if (ends.clientOut.writableLength === 0) finish();
+    else ends.clientOut.once('drain', finish);
+  });
+}
+
+function pipeDirection(
+  from: Readable,
+  to: Writable,
+  dir: CopyDirection,
+  failed: () => void,
+  atEof: () => void,
+): void {
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    dir.eof();
+    atEof();
+  };
+  to.on('error', failed);
+  from.on('error', end);
+  from.on('end', end);
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(dir.forward(chunk))) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+}
