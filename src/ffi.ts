@@ -186,15 +186,6 @@ export function setBlocking(lib: Libc, fd: number): void {
   if (fl >= 0 && fl & O_NONBLOCK) lib.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
-/**
- * Node marks fd 2 close-on-exec at start-up (measured on Node 20: a plain C program sees the flag
- * clear, node sees it set), which would take stderr away from every program we run. The originals
- * give their programs fds 0-2 as they got them.
- */
-export function keepStdio(lib: Libc): void {
-  for (const fd of [0, 1, 2]) clearCloexec(lib, fd);
-}
-
 /** Keep a descriptor open across exec. */
 export function clearCloexec(lib: Libc, fd: number): void {
   const fl = lib.fcntl(fd, F_GETFD, 0);
@@ -261,7 +252,6 @@ export function execInPlace(lib: Libc, plan: ExecPlan): number {
   const moveErrno = moveDescriptors(lib, plan.moves ?? []);
   if (moveErrno) return moveErrno;
   inheritStdio(lib);
-  keepStdio(lib);
   for (const sig of NODE_IGNORED_SIGNALS) lib.signal(sig, null);
   lib.execve(plan.path, nulTerminatedArray(plan.argv), nulTerminatedArray(plan.env));
   const errno = lastErrno(lib);
