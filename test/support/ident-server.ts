@@ -17,6 +17,7 @@ export interface IdentRequest {
 export type IdentAction = string | Buffer | { send: string | Buffer; keepOpen: true } | 'hang' | 'close';
 
 export class IdentTestServer {
+  /** Requests received, in order. */
   readonly requests: IdentRequest[] = [];
   private readonly open = new Set<Socket>();
 
@@ -52,7 +53,9 @@ export class IdentTestServer {
       if (line.includes('\n')) return;
       line += d.toString('latin1');
       if (!line.includes('\n')) return;
-      const action = this.handler({ line, fromIp: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '' });
+      const req = { line, fromIp: sock.remoteAddress?.replace(/^::ffff:/, '') ?? '' };
+      this.requests.push(req);
+      const action = this.handler(req);
       if (action === 'hang') return;
       if (action === 'close') {
         sock.end();
