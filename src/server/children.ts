@@ -1,0 +1,145 @@
+// Starting the program for a connection and learning when it ends.
+//
+// With FFI: posix_spawn on libuv's thread pool (vfork + exec, the event loop never waits), the
+// socket dup2'ed onto fds 0 and 1 in the child, and a SIGCHLD reaper that peeks at exited children
+// (waitid WNOWAIT) and reaps only its own, so child_process's children are left to libuv and each
+// exit costs O(1). Without FFI: child_process.spawn, which forks the whole Node process.
+import { spawn as nodeSpawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { errnoOf } from '../errstr';
+import { inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync } from '../ffi';
+import { pathCandidates, searchPathAsync } from '../pathexec';
+
+export interface LaunchRequest {
+  readonly program: string;
+  /** argv, argv[0] included (the program name as given). */
+  readonly argv: readonly string[];
+  /** "NAME=value" latin1 entries. */
+  readonly env: readonly string[];
+  readonly socket: Socket;
+  readonly fd: number;
+}
+
+export interface Launcher {
+  /** Resolves with the child's pid once it runs the program; rejects with an errno error otherwise. */
+  launch(req: LaunchRequest): Promise<number>;
+  /** Called with the raw wait status of every child this launcher started. */
+  onExit: (pid: number, waitStatus: number) => void;
+  readonly kind: 'posix_spawn' | 'child_process';
+}
+
+const ENOENT = errnoOf('ENOENT');
+
+function errnoOfFailure(err: unknown): number {
+  const e = err as { errno?: number; code?: string };
+  if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
+  if (typeof e.code === 'string') return errnoOf(e.code);
+  return errnoOf('EIO');
+}
+
+/** A path that exec would certainly answer ENOENT for, found without the cost of a spawn. */
+function certainlyMissing(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+class PosixSpawnLauncher implements Launcher {
+  readonly kind = 'posix_spawn';
+  onExit: (pid: number, waitStatus: number) => void = () => {};
+  private readonly running = new Set<number>();
+  private readonly info = Buffer.alloc(128);
+
+  constructor(private readonly lib: Libc, private readonly pathVar: string | undefined) {
+    inheritStdio(lib);
+    process.on('SIGCHLD', () => this.reap());
+  }
+
+  async launch(req: LaunchRequest): Promise<number> {
+    // the file description is shared with the child, which expects blocking I/O; the parent
+    // only closes its copy from now on
+    setBlocking(this.lib, req.fd);
+    const moves = [[req.fd, 0], [req.fd, 1]] as const;
+    const pid = await searchPathAsync(
+      pathCandidates(req.program, this.pathVar),
+      (path) => {
+        if (certainlyMissing(path)) {
+          const e: NodeJS.ErrnoException = new Error('ENOENT');
+          e.code = 'ENOENT';
+          e.errno = -ENOENT;
+          return Promise.reject(e);
+        }
+        return spawnAsync(this.lib, { path, argv: req.argv, env: req.env, moves });
+      },
+      errnoOfFailure,
+    );
+    this.running.add(pid);
+    // The child may have exited before we knew its pid. Reap it on a later turn of the loop: the
+    // caller logs the `pid`/`ok` lines in this turn, and `end` must come after them.
+    setImmediate(() => this.reap());
+    return pid;
+  }
+
+  private finish(pid: number, status: number): void {
+    this.running.delete(pid);
+    this.onExit(pid, status);
+  }
+
+  private reap(): void {
+    for (;;) {
+      const pid = peekExitedChild(this.lib, this.info);
+      if (pid <= 0) return;
+      if (!this.running.has(pid)) {
+        // someone else's child (child_process's, or one glibc is about to reap) is first in line:
+        // check ours one by one instead of waiting behind it
+        for (const mine of [...this.running]) {
+          const status = reapChild(this.lib, mine);
+          if (status !== null) this.finish(mine, status);
+        }
+        return;
+      }
+      const status = reapChild(this.lib, pid);
+      if (status === null) return;
+      this.finish(pid, status);
+    }
+  }
+}
+
+const SIGNALS = osConstants.signals as Record<string, number>;
+
+class ChildProcessLauncher implements Launcher {
+  readonly kind = 'child_process';
+  onExit: (pid: number, waitStatus: number) => void = () => {};
+
+  launch(req: LaunchRequest): Promise<number> {
+    const env: Record<string, string> = {};
+    for (const e of req.env) {
+      const eq = e.indexOf('=');
+      if (eq > 0) env[e.slice(0, eq)] = Buffer.from(e.slice(eq + 1), 'latin1').toString();
+    }
+    return new Promise((resolve, reject) => {
+      const child = nodeSpawn(req.program, req.argv.slice(1), {
+        argv0: req.argv[0],
+        env,
+        stdio: [req.socket, req.socket, 'inherit'],
+      });
+      child.once('error', reject);
+      child.once('spawn', () => resolve(child.pid as number));
+      child.once('exit', (code, signal) => {
+        if (child.pid === undefined) return;
+        this.onExit(child.pid, signal ? SIGNALS[signal] ?? 0 : (code ?? 0) << 8);
+      });
+    });
+  }
+}
+
+/** The best launcher this process can have. */
+export function makeLauncher(pathVar: string | undefined): Launcher {
+  const lib = libc();
+  return lib ? new PosixSpawnLauncher(lib, pathVar) : new ChildProcessLauncher();
+}

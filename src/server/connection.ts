@@ -1,0 +1,126 @@
+// One connection's way from accept to program, as a list of small steps over a shared context.
+// Later layers (TLS, PROXY headers, limits) are further steps in the list.
+import type { Socket } from 'node:net';
+import { CdbReader } from '../cdb/reader';
+import { errorText } from '../errstr';
+import { killIpOptions, libc } from '../ffi';
+import { remoteInfo } from '../ident';
+import { ip4ForName, nameForIp } from '../dns';
+import { EnvChanges } from '../pathexec';
+import { interpretRuleData, lookupRules } from '../rules/lookup';
+import type { ConnectionFacts } from './log';
+import type { ServerOptions } from './options';
+
+export interface Connection extends ConnectionFacts {
+  readonly socket: Socket;
+  readonly fd: number;
+  localHost: string | null;
+  remoteHost: string | null;
+  remoteInfo: string | null;
+  /** Environment edits for the program, in 0.88's order. */
+  readonly env: EnvChanges;
+  deny: boolean;
+}
+
+/** A reason to drop the connection: `tcpserver: warning: dropping connection, <reason>`, status 111. */
+export class Drop extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export type Step = (c: Connection, o: ServerOptions) => void | Promise<void>;
+
+export const socketOptions: Step = (c, o) => {
+  if (!o.keepIpOptions) {
+    const lib = libc();
+    if (lib) killIpOptions(lib, c.fd);
+  }
+  if (o.noDelay) c.socket.setNoDelay(true);
+};
+
+export const banner: Step = (c, o) => {
+  if (o.banner === '') return;
+  return new Promise<void>((resolve, reject) => {
+    c.socket.write(Buffer.from(o.banner, 'latin1'), (err) => {
+      if (err) reject(new Drop(`unable to print banner: ${errorText(err)}`));
+      else resolve();
+    });
+  });
+};
+
+async function optional<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch {
+    return null;
+  }
+}
+
+async function remoteHostOf(c: Connection, o: ServerOptions): Promise<string | null> {
+  if (!o.remoteHostLookup) return null;
+  const name = await optional(nameForIp(c.remoteIp));
+  if (!name) return null;
+  if (!o.paranoid) return name;
+  const addresses = await optional(ip4ForName(name));
+  return addresses && addresses.includes(c.remoteIp) ? name : null;
+}
+
+/** TCPLOCALHOST, TCPREMOTEHOST and TCPREMOTEINFO, looked up concurrently. */
+export const lookups: Step = async (c, o) => {
+  const [local, remote, info] = await Promise.all([
+    o.localName !== null ? o.localName : optional(nameForIp(c.localIp)).then((n) => n || null),
+    remoteHostOf(c, o),
+    o.remoteInfoLookup
+      ? remoteInfo({
+          localIp: c.localIp,
+          remoteIp: c.remoteIp,
+          localPort: c.localPort,
+          remotePort: c.remotePort,
+          timeoutMs: o.timeout * 1000,
+        })
+      : null,
+  ]);
+  c.localHost = local;
+  c.remoteHost = remote;
+  c.remoteInfo = info;
+};
+
+export const environment: Step = (c) => {
+  c.env
+    .set('PROTO', 'TCP')
+    .set('TCPLOCALIP', c.localIp)
+    .set('TCPLOCALPORT', String(c.localPort))
+    .put('TCPLOCALHOST', c.localHost)
+    .set('TCPREMOTEIP', c.remoteIp)
+    .set('TCPREMOTEPORT', String(c.remotePort))
+    .put('TCPREMOTEHOST', c.remoteHost)
+    .put('TCPREMOTEINFO', c.remoteInfo);
+};
+
+/** The rules cdb, opened afresh for every connection so a replaced file counts at once. */
+export const rules: Step = (c, o) => {
+  const file = o.rulesFile;
+  if (file === null) return;
+  let reader;
+  try {
+    reader = CdbReader.open(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && o.rulesMissingOk) return;
+    throw new Drop(`unable to read ${file}: ${errorText(err)}`);
+  }
+  try {
+    const match = lookupRules(reader, { ip: c.remoteIp, host: c.remoteHost, info: c.remoteInfo });
+    if (!match) return;
+    const decision = interpretRuleData(match.data);
+    if (decision.deny) c.deny = true;
+    for (const [name, value] of decision.env) c.env.set(name, value);
+  } catch (err) {
+    throw new Drop(`unable to read ${file}: ${errorText(err)}`);
+  } finally {
+    reader.close();
+  }
+};
+
+/** 0.88's order: socket options, banner, lookups, environment, rules. */
+export const STEPS: readonly Step[] = [socketOptions, banner, lookups, environment, rules];

@@ -1,0 +1,88 @@
+// The listening socket and the one control tcpserver needs over it: stop accepting while -c
+// children run, so new clients wait in the kernel backlog (sized by -b), and start again.
+//
+// libuv can only pause accepting on a handle opened from a descriptor, and only after a
+// readStart() has marked it as reading (measured on Node 20/libuv 1.46: readStop on a plain
+// listen() handle is a no-op and readStart answers ENOTCONN). So the socket is made through FFI
+// with our backlog and adopted with listen({ fd }). Without FFI, accepted sockets are held paused
+// in a queue instead: the client sees the same thing, at the cost of one descriptor each.
+import { createServer, Server, Socket } from 'node:net';
+import { libc, listenSocket } from '../ffi';
+
+export interface Listener {
+  readonly port: number;
+  pause(): void;
+  resume(): void;
+}
+
+export type ListenError = { readonly step: 'socket' | 'bind' | 'listen'; readonly error: unknown };
+
+interface HandleWithReading {
+  readStart(): number;
+  readStop(): number;
+}
+
+function listening(server: Server, what: Parameters<Server['listen']>[0]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(what, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Listen on ip:port (ip as 4 or 16 bytes); `onConnection` gets paused sockets. */
+export async function openListener(
+  ip: Buffer,
+  ipText: string,
+  port: number,
+  backlog: number,
+  onConnection: (socket: Socket) => void,
+  opts: { v6only?: boolean; scopeId?: number } = {},
+): Promise<Listener> {
+  const lib = libc();
+  const server = createServer({ pauseOnConnect: true });
+  // accept errors (EMFILE, ECONNABORTED ...) are retried silently, as 0.88's accept loop does
+  server.on('error', () => {});
+  if (lib) {
+    const fd = listenSocket(lib, ip, port, backlog, opts);
+    if (typeof fd !== 'number') throw fd satisfies ListenError;
+    server.on('connection', onConnection);
+    try {
+      await listening(server, { fd });
+    } catch (error) {
+      throw { step: 'listen', error } satisfies ListenError;
+    }
+    const handle = (server as unknown as { _handle: HandleWithReading })._handle;
+    handle.readStart();
+    const address = server.address();
+    return {
+      port: typeof address === 'object' && address ? address.port : port,
+      pause: () => void handle.readStop(),
+      resume: () => void handle.readStart(),
+    };
+  }
+  let paused = false;
+  const held: Socket[] = [];
+  server.on('connection', (s: Socket) => {
+    if (paused) held.push(s);
+    else onConnection(s);
+  });
+  try {
+    await listening(server, { host: ipText, port, backlog, ipv6Only: opts.v6only });
+  } catch (error) {
+    throw { step: 'bind', error } satisfies ListenError;
+  }
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      paused = false;
+      while (!paused && held.length) onConnection(held.shift() as Socket);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// tcpserver's stderr lines, byte for byte as 0.88 prints them. Each line is one write(2).
+import { Diagnostics } from '../messages';
+
+/** 0.88's safecats: bytes outside 33..126, '%' and ':' become '?'; cut after 100 bytes with "...". */
+export function safeField(s: string): string {
+  let out = '';
+  const n = Math.min(s.length, 100);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    out += c < 33 || c > 126 || c === 0x25 || c === 0x3a ? '?' : s[i];
+  }
+  return s.length >= 100 ? out + '...' : out;
+}
+
+export interface ConnectionFacts {
+  readonly localHost: string | null;
+  readonly localIp: string;
+  readonly localPort: number;
+  readonly remoteHost: string | null;
+  readonly remoteIp: string;
+  readonly remoteInfo: string | null;
+  readonly remotePort: number;
+}
+
+export class ServerLog {
+  constructor(readonly diag: Diagnostics) {}
+
+  get verbosity(): number {
+    return this.diag.verbosity;
+  }
+
+  status(children: number, limit: number): void {
+    if (this.verbosity >= 2) this.diag.line(`tcpserver: status: ${children}/${limit}`);
+  }
+
+  pidFrom(pid: number, remoteIp: string): void {
+    if (this.verbosity >= 2) this.diag.line(`tcpserver: pid ${pid} from ${remoteIp}`);
+  }
+
+  verdict(deny: boolean, pid: number, f: ConnectionFacts): void {
+    if (this.verbosity < 2) return;
+    const local = `${safeField(f.localHost ?? '')}:${safeField(f.localIp)}:${safeField(String(f.localPort))}`;
+    const remote =
+      `${safeField(f.remoteHost ?? '')}:${safeField(f.remoteIp)}:` +
+      `${safeField(f.remoteInfo ?? '')}:${safeField(String(f.remotePort))}`;
+    this.diag.line(`tcpserver: ${deny ? 'deny' : 'ok'} ${pid} ${local} ${remote}`);
+  }
+
+  end(pid: number, waitStatus: number): void {
+    if (this.verbosity >= 2) this.diag.line(`tcpserver: end ${pid} status ${waitStatus}`);
+  }
+
+  /** `tcpserver: warning: dropping connection, <reason>` (suppressed only by -q). */
+  drop(reason: string): void {
+    this.diag.warn(`dropping connection, ${reason}`);
+  }
+}

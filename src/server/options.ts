@@ -1,0 +1,99 @@
+// tcpserver's command line, as 0.88 reads it.
+import { getopt, GetoptProblem } from '../getopt';
+import { rawEnv } from '../rawproc';
+import { scanNumber } from '../scan';
+
+export const TCPSERVER_USAGE =
+  'tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program';
+const LETTERS = 'dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO';
+
+export interface ServerOptions {
+  verbosity: 0 | 1 | 2;
+  limit: number;
+  backlog: number;
+  rulesFile: string | null;
+  /** -X: a missing rules file means "no rules". */
+  rulesMissingOk: boolean;
+  banner: string;
+  uid: number;
+  gid: number;
+  printPort: boolean;
+  /** -l: TCPLOCALHOST without a lookup (may be empty). */
+  localName: string | null;
+  remoteHostLookup: boolean;
+  paranoid: boolean;
+  remoteInfoLookup: boolean;
+  /** ident timeout in seconds */
+  timeout: number;
+  keepIpOptions: boolean;
+  noDelay: boolean;
+}
+
+export interface ServerArgs {
+  readonly options: ServerOptions;
+  readonly operands: string[];
+  readonly problem?: GetoptProblem;
+}
+
+export function defaultServerOptions(): ServerOptions {
+  return {
+    verbosity: 1,
+    limit: 40,
+    backlog: 20,
+    rulesFile: null,
+    rulesMissingOk: false,
+    banner: '',
+    uid: 0,
+    gid: 0,
+    printPort: false,
+    localName: null,
+    remoteHostLookup: true,
+    paranoid: false,
+    remoteInfoLookup: true,
+    timeout: 26,
+    keepIpOptions: false,
+    noDelay: false,
+  };
+}
+
+export function parseServerArgs(args: readonly string[]): ServerArgs {
+  const { options: parsed, operands, problem } = getopt(args, LETTERS);
+  const o = defaultServerOptions();
+  const num = (s: string) => scanNumber(s, 64);
+  for (const { letter, arg = '' } of parsed) {
+    switch (letter) {
+      case 'b': o.backlog = num(arg); break;
+      case 'c': o.limit = num(arg); break;
+      case 'X': o.rulesMissingOk = true; break;
+      case 'x': o.rulesFile = arg; break;
+      case 'B': o.banner = arg; break;
+      case 'd': o.noDelay = false; break;
+      case 'D': o.noDelay = true; break;
+      case 'v': o.verbosity = 2; break;
+      case 'q': o.verbosity = 0; break;
+      case 'Q': o.verbosity = 1; break;
+      case 'P': o.paranoid = false; break;
+      case 'p': o.paranoid = true; break;
+      case 'o': o.keepIpOptions = true; break;
+      case 'O': o.keepIpOptions = false; break;
+      case 'H': o.remoteHostLookup = false; break;
+      case 'h': o.remoteHostLookup = true; break;
+      case 'R': o.remoteInfoLookup = false; break;
+      case 'r': o.remoteInfoLookup = true; break;
+      case 't': o.timeout = num(arg); break;
+      case 'U': {
+        // 0.88 reads $UID/$GID when -U is parsed: later -u/-g override it, earlier ones do not
+        const uid = rawEnv('UID');
+        const gid = rawEnv('GID');
+        if (uid !== undefined) o.uid = num(uid);
+        if (gid !== undefined) o.gid = num(gid);
+        break;
+      }
+      case 'u': o.uid = num(arg); break;
+      case 'g': o.gid = num(arg); break;
+      case '1': o.printPort = true; break;
+      case 'l': o.localName = arg; break;
+    }
+  }
+  return { options: o, operands, problem };
+}

@@ -1,0 +1,161 @@
+// tcpserver's accept loop: admit a connection against -c, run its steps, start the program or
+// refuse, and keep the count and the log as 0.88 does.
+import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { errorText } from '../errstr';
+import { EnvChanges } from '../pathexec';
+import { Connection, Drop, Step, STEPS } from './connection';
+import type { Launcher } from './children';
+import type { Listener } from './listener';
+import type { ServerLog } from './log';
+import type { ServerOptions } from './options';
+
+const EXIT_DENIED = 100 << 8;
+const EXIT_DROPPED = 111 << 8;
+
+/**
+ * Connections that never get a process (denied, dropped before exec) still get 0.88's
+ * `pid N from`, `deny N`/warning and `end N status S` lines, so log parsers can pair them. N is then
+ * a connection number above the kernel's pid_max: it never collides with a real pid.
+ */
+class ConnectionNumbers {
+  private readonly first: number;
+  private next: number;
+  constructor() {
+    let pidMax = 4194304;
+    try {
+      pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'latin1').trim()) || pidMax;
+    } catch {
+      // keep the 64-bit default
+    }
+    this.first = this.next = pidMax + 1;
+  }
+  take(): number {
+    const n = this.next;
+    this.next = this.next >= 0x7fffffff ? this.first : this.next + 1;
+    return n;
+  }
+}
+
+export interface ServerParts {
+  readonly options: ServerOptions;
+  readonly program: readonly string[];
+  /** tcpserver's own environment, "NAME=value" latin1 entries. */
+  readonly environ: readonly string[];
+  readonly launcher: Launcher;
+  readonly log: ServerLog;
+  readonly steps?: readonly Step[];
+}
+
+export class ConnectionServer {
+  private children = 0;
+  private listener: Listener | null = null;
+  private readonly numbers = new ConnectionNumbers();
+  private readonly steps: readonly Step[];
+  private localPort = 0;
+
+  constructor(private readonly parts: ServerParts) {
+    this.steps = parts.steps ?? STEPS;
+    parts.launcher.onExit = (pid, status) => this.ended(pid, status);
+  }
+
+  /** Start accepting on a listener whose connections are handed to `accept`. */
+  attach(listener: Listener): void {
+    // While accepting is paused nothing else keeps the event loop alive (signal watchers are
+    // unref'd), and an exit would reset the clients waiting in the backlog. tcpserver only ever
+    // ends by a signal.
+    setInterval(() => {}, 0x7fffffff);
+    this.listener = listener;
+    this.localPort = listener.port;
+    this.parts.log.status(this.children, this.parts.options.limit);
+    this.gate();
+  }
+
+  private gate(): void {
+    if (!this.listener) return;
+    if (this.children >= this.parts.options.limit) this.listener.pause();
+    else this.listener.resume();
+  }
+
+  private ended(pid: number, status: number): void {
+    this.parts.log.end(pid, status);
+    if (this.children > 0) this.children--;
+    this.parts.log.status(this.children, this.parts.options.limit);
+    this.gate();
+  }
+
+  /** The listener's connection callback. */
+  readonly accept = (socket: Socket): void => {
+    const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
+    const fd = handle?.fd ?? -1;
+    const remoteIp = socket.remoteAddress;
+    const localIp = socket.localAddress;
+    if (fd < 0 || remoteIp === undefined || localIp === undefined) {
+      // reset before we could look at it: nothing was admitted
+      socket.destroy();
+      return;
+    }
+    this.children++;
+    this.parts.log.status(this.children, this.parts.options.limit);
+    this.gate();
+    socket.on('error', () => {});
+    const c: Connection = {
+      socket,
+      fd,
+      localIp,
+      localPort: this.localPort,
+      remoteIp,
+      remotePort: socket.remotePort ?? 0,
+      localHost: null,
+      remoteHost: null,
+      remoteInfo: null,
+      env: new EnvChanges(),
+      deny: false,
+    };
+    void this.serve(c);
+  };
+
+  private async serve(c: Connection): Promise<void> {
+    const { log, options } = this.parts;
+    try {
+      for (const step of this.steps) await step(c, options);
+    } catch (err) {
+      const n = this.numbers.take();
+      log.pidFrom(n, c.remoteIp);
+      log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
+      c.socket.destroy();
+      this.ended(n, EXIT_DROPPED);
+      return;
+    }
+    if (c.deny) {
+      const n = this.numbers.take();
+      log.pidFrom(n, c.remoteIp);
+      log.verdict(true, n, c);
+      c.socket.destroy();
+      this.ended(n, EXIT_DENIED);
+      return;
+    }
+    const [program, ...args] = this.parts.program;
+    let pid: number;
+    try {
+      pid = await this.parts.launcher.launch({
+        program,
+        argv: [program, ...args],
+        env: c.env.apply(this.parts.environ),
+        socket: c.socket,
+        fd: c.fd,
+      });
+    } catch (err) {
+      const n = this.numbers.take();
+      log.pidFrom(n, c.remoteIp);
+      log.verdict(false, n, c);
+      log.drop(`unable to run ${program}: ${errorText(err)}`);
+      c.socket.destroy();
+      this.ended(n, EXIT_DROPPED);
+      return;
+    }
+    log.pidFrom(pid, c.remoteIp);
+    log.verdict(false, pid, c);
+    c.socket.destroy();
+  }
+}
