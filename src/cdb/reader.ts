@@ -102,7 +102,12 @@ export class CdbReader {
     if (hslots === 0) return;
     const tableEnd = (hpos + hslots * 8) % 0x100000000; // uint32 arithmetic, as in cdb.c
     let kpos = (hpos + (((h >>> 8) % hslots) * 8) % 0x100000000) % 0x100000000;
-    for (let loop = 0; loop < hslots; loop++) {
+    // cdb.c probes up to hslots slots. A walk longer than the file has slot positions (of the two
+    // alignments a probe can have: the start's and hpos's) only revisits slots already read and so
+    // cannot change the answer; stopping there keeps a corrupt slot count of 2^32 from costing 2^32
+    // reads. (On such a cycle findAll may repeat a record fewer times than cdb_findnext would.)
+    const probes = Math.min(hslots, 2 * Math.floor(this.source.size / 8) + 2);
+    for (let loop = 0; loop < probes; loop++) {
       const slot = this.readAt(kpos, 8);
       const slotHash = slot.readUInt32LE(0);
       const rpos = slot.readUInt32LE(4);
