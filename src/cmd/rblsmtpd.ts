@@ -1,20 +1,24 @@
 // rblsmtpd: decide from $RBLSMTPD and the -r/-a lookups; blocked clients get the fake SMTP
 // session, everyone else gets the SMTP program, which this process becomes (exec in place).
-import { spawn } from 'node:child_process';
-import { ip4ForName, txtForName } from '../dns';
 import { errnoText } from '../errstr';
 import { execProgram } from '../execprogram';
 import { libc } from '../ffi';
 import { getopt, getoptProblemMessage } from '../getopt';
 import { Diagnostics, writeAll } from '../messages';
 import { blockMessage, logLine, printable, refuseSession } from '../rbl/conversation';
-import { RblDecision } from '../rbl/decision';
+import { RblDecision, RblLookups } from '../rbl/decision';
 import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
 import { scanUlong } from '../scan';
 
 // 0.88's usage line advertises a -R that does not exist; kept as is
 const USAGE = 'rblsmtpd [ -b ] [ -R ] [ -t timeout ] [ -r base ] [ -a base ] smtpd [ arg ... ]';
 const OPTIONS = 'bBcCt:r:a:';
+
+// Loaded on first use: most runs under $RBLSMTPD or with a pass never need all of it, and every
+// module is paid for once per SMTP connection.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const dns = (): typeof import('../dns') => require('../dns');
+const dnsLookups: RblLookups = { txt: (name) => dns().txtForName(name), ip4: (name) => dns().ip4ForName(name) };
 
 function runProgram(diag: Diagnostics, argv: string[]): void {
   const lib = libc();
@@ -23,6 +27,7 @@ function runProgram(diag: Diagnostics, argv: string[]): void {
     diag.fatal(`unable to run ${argv[0]}: ${errnoText(errno)}`);
   }
   // without FFI: the program as a child on our stdio, signals passed on, its status ours
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit' });
   const forward = (sig: NodeJS.Signals): void => void child.kill(sig);
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM'];
@@ -50,7 +55,7 @@ export async function main(): Promise<void> {
   if (parsed.operands.length === 0) diag.usage(true);
 
   const remoteIp = rawEnv('TCPREMOTEIP') ?? '';
-  const decision = new RblDecision(remoteIp, { txt: txtForName, ip4: ip4ForName });
+  const decision = new RblDecision(remoteIp, dnsLookups);
   decision.applyEnvironment(rawEnv('RBLSMTPD'));
 
   const rblTimeout = decision.verdict === 'undecided' ? scanUlong(rawEnv('RBLTIMEOUT') ?? '').value : 0n;

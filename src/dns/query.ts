@@ -8,7 +8,6 @@
 // last one seen: ETIMEDOUT, EAGAIN (server failure), ECONNREFUSED, or a socket error.
 import { randomInt } from 'node:crypto';
 import { createSocket, Socket as UdpSocket } from 'node:dgram';
-import { connect as tcpConnect } from 'node:net';
 import { dnsServers, Server } from './config';
 import { asDnsError, DnsError } from './error';
 import { namesEqual } from './name';
@@ -88,7 +87,10 @@ function tcpTry(server: Server, name: Buffer, type: number): Promise<TryResult> 
     const framed = Buffer.alloc(2 + query.length);
     framed.writeUInt16BE(query.length, 0);
     query.copy(framed, 2);
-    const socket = tcpConnect({ host: server.address, port: 53 });
+    // node:net only when a reply was truncated (rare; rblsmtpd pays each module per connection)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { connect } = require('node:net') as typeof import('node:net');
+    const socket = connect({ host: server.address, port: 53 });
     const chunks: Buffer[] = [];
     let have = 0;
     let done = false;
