@@ -202,11 +202,6 @@ export interface ExecPlan {
   readonly moves?: ReadonlyArray<readonly [number, number]>;
 }
 
-function nulTerminatedArray(items: readonly string[]): Array<Buffer | null> {
-  const out: Array<Buffer | null> = items.map(cString);
-  out.push(null);
-  return out;
-}
 
 /**
  * Node marks fds 0-2 close-on-exec at start-up (uv_disable_stdio_inheritance); a program we exec, or
@@ -253,7 +248,7 @@ export function execInPlace(lib: Libc, plan: ExecPlan): number {
   if (moveErrno) return moveErrno;
   inheritStdio(lib);
   for (const sig of NODE_IGNORED_SIGNALS) lib.signal(sig, null);
-  lib.execve(plan.path, nulTerminatedArray(plan.argv), nulTerminatedArray(plan.env));
+  lib.execve(plan.path, NO_CACHE.encode(plan.argv), NO_CACHE.encode(plan.env));
   const errno = lastErrno(lib);
   lib.signal(SIGPIPE, lib.koffi.as(1n, 'void *')); // back to SIG_IGN, as Node expects
   return errno;
@@ -267,34 +262,62 @@ export interface SpawnPlan extends ExecPlan {
   readonly moves: ReadonlyArray<readonly [number, number]>;
 }
 
+let spawnAttributes: Buffer | undefined;
+
+/**
+ * The same for every spawn, so made once and kept: the calling thread is a libuv worker with every
+ * signal blocked, which the child must not inherit, and Node's ignored signals go back to default.
+ */
+function spawnAttr(lib: Libc): Buffer {
+  if (spawnAttributes) return spawnAttributes;
+  const attr = Buffer.alloc(512);
+  const empty = Buffer.alloc(128);
+  const defaults = Buffer.alloc(128);
+  lib.attr_init(attr);
+  lib.sigemptyset(empty);
+  lib.sigemptyset(defaults);
+  for (const sig of [...NODE_IGNORED_SIGNALS, SIGCHLD, SIGTERM]) lib.sigaddset(defaults, sig);
+  lib.attr_setsigmask(attr, empty);
+  lib.attr_setsigdefault(attr, defaults);
+  lib.attr_setflags(attr, SPAWN_SETSIGDEF | SPAWN_SETSIGMASK);
+  return (spawnAttributes = attr);
+}
+
+/**
+ * C strings for entries that recur on every spawn (a server's own environment), encoded once.
+ * Anything not in it is encoded per call.
+ */
+export class CStringCache {
+  private readonly known = new Map<string, Buffer>();
+  constructor(entries: Iterable<string> = []) {
+    for (const e of entries) this.known.set(e, cString(e));
+  }
+  encode(items: readonly string[]): Array<Buffer | null> {
+    const out: Array<Buffer | null> = new Array(items.length + 1);
+    for (let i = 0; i < items.length; i++) out[i] = this.known.get(items[i]) ?? cString(items[i]);
+    out[items.length] = null;
+    return out;
+  }
+}
+
+const NO_CACHE = new CStringCache();
+
 /**
  * posix_spawn on libuv's thread pool: the event loop never waits for the exec. Resolves with the
  * pid, or rejects with an errno error (an exec failure is reported this way by glibc, which then
  * reaps the failed child itself).
  */
-export function spawnAsync(lib: Libc, plan: SpawnPlan): Promise<number> {
+export function spawnAsync(lib: Libc, plan: SpawnPlan, strings: CStringCache = NO_CACHE): Promise<number> {
   const fa = Buffer.alloc(256);
-  const attr = Buffer.alloc(512);
-  const empty = Buffer.alloc(128);
-  const defaults = Buffer.alloc(128);
   lib.fa_init(fa);
   for (const [from, to] of plan.moves) lib.fa_adddup2(fa, from, to);
-  lib.attr_init(attr);
-  lib.sigemptyset(empty);
-  lib.sigemptyset(defaults);
-  for (const sig of [...NODE_IGNORED_SIGNALS, SIGCHLD, SIGTERM]) lib.sigaddset(defaults, sig);
-  // the calling thread is a libuv worker with every signal blocked: the child must not inherit that
-  lib.attr_setsigmask(attr, empty);
-  lib.attr_setsigdefault(attr, defaults);
-  lib.attr_setflags(attr, SPAWN_SETSIGDEF | SPAWN_SETSIGMASK);
-  const argv = nulTerminatedArray(plan.argv);
-  const envp = nulTerminatedArray(plan.env);
+  const argv = strings.encode(plan.argv);
+  const envp = strings.encode(plan.env);
   const pid = [0];
   return new Promise((resolve, reject) => {
-    lib.posix_spawn.async(pid, plan.path, fa, attr, argv, envp, (err: unknown, rc: number) => {
+    lib.posix_spawn.async(pid, plan.path, fa, spawnAttr(lib), argv, envp, (err: unknown, rc: number) => {
       lib.fa_destroy(fa);
-      lib.attr_destroy(attr);
-      void argv;
+      void argv; // kept alive until the child has exec'd
       void envp;
       if (err) reject(err);
       else if (rc !== 0) reject(errnoError(rc, 'posix_spawn'));

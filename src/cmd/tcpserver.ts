@@ -67,7 +67,8 @@ export async function main(): Promise<void> {
   if (program.length === 0) diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
-  const launcher = makeLauncher(rawEnv('PATH'));
+  const environ = rawEnviron();
+  const launcher = makeLauncher(rawEnv('PATH'), environ);
 
   let ip = '0.0.0.0';
   if (host !== '' && host !== '0') {
@@ -82,7 +83,7 @@ export async function main(): Promise<void> {
   }
 
   const log = new ServerLog(diag);
-  const server = new ConnectionServer({ options, program, environ: rawEnviron(), launcher, log });
+  const server = new ConnectionServer({ options, program, environ, launcher, log });
   let listener;
   try {
     listener = await openListener(ip4Bytes(ip), ip, port, options.backlog, server.accept);

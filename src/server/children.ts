@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { errnoOf } from '../errstr';
-import { inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync } from '../ffi';
+import { CStringCache, inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync } from '../ffi';
 import { pathCandidates, searchPathAsync } from '../pathexec';
 
 export interface LaunchRequest {
@@ -39,14 +39,13 @@ function errnoOfFailure(err: unknown): number {
   return errnoOf('EIO');
 }
 
-/** A path that exec would certainly answer ENOENT for, found without the cost of a spawn. */
+/**
+ * A path exec would answer ENOENT for, found without the cost of a spawn (or of a thrown error).
+ * stat also says "no entry" for ENOTDIR (a PATH element that is a file), where 0.88 would stop
+ * searching; we move on to the next element instead.
+ */
 function certainlyMissing(path: string): boolean {
-  try {
-    statSync(path);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
-  }
+  return statSync(path, { throwIfNoEntry: false }) === undefined;
 }
 
 class PosixSpawnLauncher implements Launcher {
@@ -55,7 +54,14 @@ class PosixSpawnLauncher implements Launcher {
   private readonly running = new Set<number>();
   private readonly info = Buffer.alloc(128);
 
-  constructor(private readonly lib: Libc, private readonly pathVar: string | undefined) {
+  private readonly strings: CStringCache;
+
+  constructor(
+    private readonly lib: Libc,
+    private readonly pathVar: string | undefined,
+    environ: readonly string[],
+  ) {
+    this.strings = new CStringCache(environ);
     inheritStdio(lib);
     process.on('SIGCHLD', () => this.reap());
   }
@@ -74,7 +80,7 @@ class PosixSpawnLauncher implements Launcher {
           e.errno = -ENOENT;
           return Promise.reject(e);
         }
-        return spawnAsync(this.lib, { path, argv: req.argv, env: req.env, moves });
+        return spawnAsync(this.lib, { path, argv: req.argv, env: req.env, moves }, this.strings);
       },
       errnoOfFailure,
     );
@@ -139,7 +145,7 @@ class ChildProcessLauncher implements Launcher {
 }
 
 /** The best launcher this process can have. */
-export function makeLauncher(pathVar: string | undefined): Launcher {
+export function makeLauncher(pathVar: string | undefined, environ: readonly string[]): Launcher {
   const lib = libc();
-  return lib ? new PosixSpawnLauncher(lib, pathVar) : new ChildProcessLauncher();
+  return lib ? new PosixSpawnLauncher(lib, pathVar, environ) : new ChildProcessLauncher();
 }

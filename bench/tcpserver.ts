@@ -1,0 +1,150 @@
+// tcpserver against the C tcpserver, side by side in one run: connection rate and latency at 1, 10
+// and 40 concurrent clients, bulk throughput, and memory. Loopback only, bounded in time.
+//
+//   npm run build && node dist/bench/tcpserver.js [seconds-per-point]
+import { spawn, ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..');
+const OURS = join(ROOT, 'bin', 'tcpserver');
+const C = '/usr/bin/tcpserver';
+const SECONDS = Number(process.argv[2] ?? 5);
+
+interface Server {
+  proc: ChildProcess;
+  port: number;
+}
+
+function start(bin: string, args: string[]): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(bin, ['-1', '-q', '-R', '-H', '-l', 'bench', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve({ proc, port: Number(out.trim()) });
+    });
+    proc.on('exit', () => reject(new Error(`${bin} exited`)));
+  });
+}
+
+function stop(s: Server): Promise<void> {
+  return new Promise((resolve) => {
+    s.proc.removeAllListeners('exit');
+    s.proc.on('exit', () => resolve());
+    s.proc.kill('SIGTERM');
+  });
+}
+
+/** One connection: connect, read to EOF; resolves with bytes read, or -1 on error. */
+function oneConnection(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    let n = 0;
+    const sock = connect(port, '127.0.0.1');
+    sock.on('data', (d) => (n += d.length));
+    sock.on('error', () => resolve(-1));
+    sock.on('close', () => resolve(n));
+    sock.end();
+  });
+}
+
+interface Load {
+  count: number;
+  rate: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(port: number, clients: number, seconds: number): Promise<Load> {
+  const deadline = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  let errors = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      const n = await oneConnection(port);
+      if (n < 0) errors++;
+      else latencies.push(performance.now() - t);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: clients }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { count: latencies.length, rate: latencies.length / elapsed, p50: q(0.5), p90: q(0.9), p99: q(0.99), errors };
+}
+
+/** utime + stime of a process, in ms. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
+function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function throughput(port: number): Promise<number> {
+  const t = performance.now();
+  const n = await oneConnection(port);
+  return n / 1e6 / ((performance.now() - t) / 1000);
+}
+
+async function main(): Promise<void> {
+  const rows: string[] = [];
+  const fmt = (x: number, d = 0) => x.toFixed(d);
+  rows.push('| measure | C tcpserver | ucspi-ts | ratio (ours/C) |', '|---|---|---|---|');
+  for (const clients of [1, 10, 40]) {
+    const args = ['-c', '100', '-b', '100', '127.0.0.1', '0', 'true'];
+    const c = await start(C, args);
+    const o = await start(OURS, args);
+    // interleave warm-up, then measure C and ours alternately in halves to share machine noise
+    await load(c.port, clients, 0.5);
+    await load(o.port, clients, 0.5);
+    const cpu0 = [cpuMs(c.proc.pid!), cpuMs(o.proc.pid!)];
+    const c1 = await load(c.port, clients, SECONDS / 2);
+    const o1 = await load(o.port, clients, SECONDS / 2);
+    const c2 = await load(c.port, clients, SECONDS / 2);
+    const o2 = await load(o.port, clients, SECONDS / 2);
+    const cCpu = (cpuMs(c.proc.pid!) - cpu0[0]) / (c1.count + c2.count);
+    const oCpu = (cpuMs(o.proc.pid!) - cpu0[1]) / (o1.count + o2.count);
+    const avg = (a: Load, b: Load): Load => ({
+      count: a.count + b.count,
+      rate: (a.rate + b.rate) / 2,
+      p50: (a.p50 + b.p50) / 2,
+      p90: (a.p90 + b.p90) / 2,
+      p99: Math.max(a.p99, b.p99),
+      errors: a.errors + b.errors,
+    });
+    const cr = avg(c1, c2);
+    const or = avg(o1, o2);
+    rows.push(`| connections/s, ${clients} client(s) | ${fmt(cr.rate)} | ${fmt(or.rate)} | ${fmt(or.rate / cr.rate, 2)} |`);
+    rows.push(`| server CPU µs per connection, ${clients} client(s) | ${fmt(cCpu * 1000)} | ${fmt(oCpu * 1000)} | ${fmt(oCpu / cCpu, 2)} |`);
+    rows.push(`| latency p50 ms, ${clients} client(s) | ${fmt(cr.p50, 2)} | ${fmt(or.p50, 2)} | ${fmt(or.p50 / cr.p50, 2)} |`);
+    rows.push(`| latency p99 ms, ${clients} client(s) | ${fmt(cr.p99, 2)} | ${fmt(or.p99, 2)} | ${fmt(or.p99 / cr.p99, 2)} |`);
+    if (cr.errors || or.errors) rows.push(`| failed connections, ${clients} client(s) | ${cr.errors} | ${or.errors} | |`);
+    if (clients === 10) {
+      rows.push(`| server RSS kB after load | ${rssKb(c.proc.pid!)} | ${rssKb(o.proc.pid!)} | ${fmt(rssKb(o.proc.pid!) / rssKb(c.proc.pid!), 1)} |`);
+    }
+    await stop(c);
+    await stop(o);
+  }
+  const bulk = ['127.0.0.1', '0', 'sh', '-c', 'head -c 500000000 /dev/zero'];
+  const c = await start(C, bulk);
+  const o = await start(OURS, bulk);
+  const ct = Math.max(await throughput(c.port), await throughput(c.port));
+  const ot = Math.max(await throughput(o.port), await throughput(o.port));
+  rows.push(`| throughput MB/s (500 MB, program writes the socket) | ${fmt(ct)} | ${fmt(ot)} | ${fmt(ot / ct, 2)} |`);
+  await stop(c);
+  await stop(o);
+  console.log(`tcpserver benchmark, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${SECONDS} s per point, program \`true\`, -c 100 -b 100 -R -H -l bench\n`);
+  console.log(rows.join('\n'));
+}
+
+void main();
