@@ -236,3 +236,11 @@ test('tcprulescheck: usage and unreadable files', () => {
   assert.equal(mine.stderr, 'tcprulescheck: fatal: unable to read .: is a directory\n');
   assert.equal(mine.status, 111);
 });
+
+test('tcprules: lines longer than a read chunk, and many of them', () => {
+  const long = `1.2.3.4:allow,A=/${'x'.repeat(300_000)}/,B="y"\n`;
+  const many = Array.from({ length: 30_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:deny`).join('\n');
+  const r = same('tcprules', ['test.cdb', 'test.tmp'], { input: long + many + '\n' + long.replace('1.2.3.4', ':') });
+  assert.equal(r.status, 0);
+  assert.ok(r.cdb !== null && r.cdb.length > 2 * 600_000);
+});

@@ -17,30 +17,42 @@ export class CompileError extends Error {
   }
 }
 
-/** Calls `onLine` for each LF-terminated line of a descriptor (and a final unterminated one). */
+/**
+ * Calls `onLine` for each LF-terminated line of a descriptor (and a final unterminated one), as
+ * latin1 strings. A read error is thrown as CompileError 'read'; what `onLine` throws passes through.
+ */
 export function forEachLine(fd: number, onLine: (line: string) => void): void {
   const chunk = Buffer.allocUnsafe(1 << 16);
-  let carry = '';
+  // pieces of a line that spans chunks, joined once its LF arrives (no rescanning of long lines)
+  let carry: string[] = [];
   for (;;) {
     let n: number;
     try {
       n = readSync(fd, chunk, 0, chunk.length, null);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      throw err;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      throw new CompileError({ stage: 'read', error });
     }
     if (n === 0) break;
-    const text = carry + chunk.toString('latin1', 0, n);
+    const text = chunk.toString('latin1', 0, n);
     let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
+    let nl = text.indexOf('\n');
+    if (nl >= 0 && carry.length > 0) {
+      carry.push(text.slice(0, nl));
+      const line = carry.join('');
+      carry = [];
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+      onLine(line);
+    }
+    while (nl >= 0) {
       onLine(text.slice(start, nl));
       start = nl + 1;
+      nl = text.indexOf('\n', start);
     }
-    carry = text.slice(start);
+    if (start < text.length) carry.push(text.slice(start));
   }
-  if (carry.length > 0) onLine(carry);
+  if (carry.length > 0) onLine(carry.join(''));
 }
 
 /**
@@ -55,14 +67,6 @@ export function compileRules(inputFd: number, cdbPath: string, tmpPath: string):
     throw new CompileError({ stage: 'create', error });
   }
   const writer = new CdbWriter(new FdOutput(fd));
-  const writing = <T>(f: () => T): T => {
-    try {
-      return f();
-    } catch (error) {
-      if (error instanceof CompileError) throw error;
-      throw new CompileError({ stage: 'write', error });
-    }
-  };
   try {
     forEachLine(inputFd, (line) => {
       let records;
@@ -72,19 +76,16 @@ export function compileRules(inputFd: number, cdbPath: string, tmpPath: string):
         if (err instanceof RuleSyntaxError) throw new CompileError({ stage: 'parse', line: err.line });
         throw err;
       }
-      writing(() => {
-        for (const r of records) writer.add(Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1'));
-      });
+      for (const r of records) writer.addLatin1(r.key, r.data);
     });
-  } catch (error) {
-    if (error instanceof CompileError) throw error;
-    throw new CompileError({ stage: 'read', error });
-  }
-  writing(() => {
     writer.finish();
     fsyncSync(fd);
     closeSync(fd);
-  });
+  } catch (error) {
+    // read and parse failures arrive as CompileError; anything else came from writing the file
+    if (error instanceof CompileError) throw error;
+    throw new CompileError({ stage: 'write', error });
+  }
   try {
     renameSync(tmpPath, cdbPath);
   } catch (error) {
