@@ -240,7 +240,7 @@ test('tcprulescheck: usage and unreadable files', () => {
 test('tcprules: lines longer than a read chunk, and many of them', () => {
   const long = `1.2.3.4:allow,A=/${'x'.repeat(300_000)}/,B="y"\n`;
   const many = Array.from({ length: 30_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:deny`).join('\n');
-  const r = same('tcprules', ['test.cdb', 'test.tmp'], { input: long + many + '\n' + long.replace('1.2.3.4', ':') });
+  const r = same('tcprules', ['test.cdb', 'test.tmp'], { input: long + many + '\n' + long.replace('1.2.3.4', '') });
   assert.equal(r.status, 0);
   assert.ok(r.cdb !== null && r.cdb.length > 2 * 600_000);
 });
