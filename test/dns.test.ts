@@ -1,7 +1,9 @@
 // The stub resolver: wire format, names, configuration parsing, numeric host quirks (no DNS), and
 // real lookups against a test DNS server on this file's own 127.x address.
 import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { formatIp6, parseIp6, reverseName6, scanIp6 } from '../src/dns/address';
@@ -23,6 +25,7 @@ import { errorText } from '../src/errstr';
 import { DnsTestServer } from './support/dns-server';
 import { randomLoopbackIp } from './support/loopback';
 import { cBinary, needC, run } from './support/programs';
+import { tempDir } from './support/tmp';
 
 describe('wire format', () => {
   const label = fc.uint8Array({ minLength: 1, maxLength: 63 });
@@ -335,6 +338,20 @@ describe('lookups against a test server', () => {
       dns.set('www.servfail.test', 'servfail');
       await rejectsWith(ip4ForHostOperand('www'), 'EAGAIN', 'temporary failure');
     } finally {
+      delete process.env.LOCALDOMAIN;
+    }
+  });
+
+  test('DNSREWRITEFILE rules take precedence over LOCALDOMAIN', async () => {
+    const file = join(tempDir('dns-'), 'dnsrewrite');
+    writeFileSync(file, '?:+.nowhere.test+.b.test  \n*.:\n');
+    process.env.DNSREWRITEFILE = file;
+    process.env.LOCALDOMAIN = 'a.test';
+    try {
+      assert.deepEqual(await ip4ForHostOperand('www'), ['10.9.9.9']);
+      assert.deepEqual(dns.queries.slice(-2).map((q) => q.name), ['www.nowhere.test', 'www.b.test']);
+    } finally {
+      process.env.DNSREWRITEFILE = '/nonexistent/dnsrewrite';
       delete process.env.LOCALDOMAIN;
     }
   });
