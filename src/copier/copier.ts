@@ -44,7 +44,7 @@ export function runCopier(ends: CopierEnds, input: CopyDirection, output: CopyDi
   pipeDirection(ends.programOut, ends.clientOut, output, finish, () => {
     if (ends.clientOut.writableLength === 0) finish();
     else ends.clientOut.once('drain', finish);
-  });
+  }, true);
 }
 
 function pipeDirection(
@@ -53,13 +53,23 @@ function pipeDirection(
   dir: CopyDirection,
   failed: () => void,
   atEof: () => void,
+  deferEof = false,
 ): void {
   let ended = false;
   const end = (): void => {
     if (ended) return;
     ended = true;
-    dir.eof();
-    atEof();
+    // 0.88's loop looks at its input before the program's output: when both end in the same wakeup
+    // ("< [EOF]" then "> [EOF]"), let the input's end be handled first
+    if (deferEof) {
+      setImmediate(() => {
+        dir.eof();
+        atEof();
+      });
+    } else {
+      dir.eof();
+      atEof();
+    }
   };
   to.on('error', failed);
   from.on('error', end);
