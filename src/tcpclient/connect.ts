@@ -58,14 +58,18 @@ export type ConnectOutcome =
   | { readonly kind: 'exhausted' };
 
 /** Try the plan; `report` gets each failure 0.88 prints (the ones not kept for the second pass). */
-export async function connectFirst(plan: ConnectPlan, report: (ip: string, error: NodeJS.ErrnoException) => void): Promise<ConnectOutcome> {
+export async function connectFirst(
+  plan: ConnectPlan,
+  report: (ip: string, error: NodeJS.ErrnoException) => void,
+  attempt: typeof connectOnce = connectOnce,
+): Promise<ConnectOutcome> {
   let timeouts = plan.timeouts;
   if (plan.addresses.length === 1) timeouts = [timeouts[0] + timeouts[1], 0];
   let addresses = plan.addresses;
   for (let pass = 0; pass < 2; pass++) {
     const retry: string[] = [];
     for (const ip of addresses) {
-      const r = await connectOnce(ip, plan.port, plan.localIp, plan.localPort, timeouts[pass]);
+      const r = await attempt(ip, plan.port, plan.localIp, plan.localPort, timeouts[pass]);
       if (r.kind !== 'failed') return r;
       if (pass === 0 && timeouts[1] !== 0 && r.error.code === 'ETIMEDOUT') retry.push(ip);
       else report(ip, r.error);
