@@ -43,3 +43,18 @@ test('argv0: the program keeps stdin, stdout and stderr and the process', () => 
   assert.equal(r.stdout.toString(), 'in\nsh\n');
   assert.equal(r.stderr.toString(), 'err\n');
 });
+
+test('argv0: the environment reaches the program as given, NODE_EXTRA_CA_CERTS included (the shim moves it aside)', () => {
+  const show = ['sh', 'x', '-c', 'echo "${NODE_EXTRA_CA_CERTS-unset} ${UCSPI_TS_EXTRA_CA_CERTS-unset}"'];
+  const withCa = { ...process.env, NODE_EXTRA_CA_CERTS: '/etc/some file.pem' };
+  assert.equal(runSync(ours('argv0'), show, { env: withCa }).stdout.toString(), '/etc/some file.pem unset\n');
+  const withoutCa = { ...process.env };
+  delete withoutCa.NODE_EXTRA_CA_CERTS;
+  assert.equal(runSync(ours('argv0'), show, { env: withoutCa }).stdout.toString(), 'unset unset\n');
+  const c = cBinary('argv0');
+  if (c) {
+    const env = { ...withCa, ODD: 'caf\u00e9 \t x' };
+    const sorted = (b: Buffer) => b.toString('latin1').split('\n').sort().join('\n');
+    assert.equal(sorted(runSync(ours('argv0'), ['env', 'env'], { env }).stdout), sorted(runSync(c, ['env', 'env'], { env }).stdout));
+  }
+});
