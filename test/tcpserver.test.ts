@@ -1,6 +1,6 @@
 // tcpserver end to end: real sockets on loopback, real children, real signals.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
@@ -187,6 +187,33 @@ describe('tcpserver serving', () => {
     const r = await exchange(s.port);
     assert.ok(r.data.length > 6);
     assert.equal(s.proc.exitCode, null);
+  });
+});
+
+describe('tcpserver socket options', { skip: !existsSync('/usr/bin/python3') && 'needs python3 as a client that sends IP options' }, () => {
+  // The child reports what its fd 0 carries; the client sends a Record Route IP option.
+  const child = [
+    'python3', '-c',
+    'import socket,os;s=socket.socket(fileno=0);o=s.getsockopt(socket.IPPROTO_IP,socket.IP_OPTIONS,40);' +
+      'n=s.getsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY);s.detach();os.write(1,b"%d %d" % (len(o),int(bool(n))))',
+  ];
+  const client = (port: number) =>
+    runSync('python3', ['-c',
+      'import socket,sys;s=socket.socket();s.setsockopt(socket.IPPROTO_IP,socket.IP_OPTIONS,bytes([7,7,4,0,0,0,0,0]));' +
+        `s.connect(("127.0.0.1",${port}));sys.stdout.write(s.recv(100).decode())`]).stdout.toString();
+
+  it('-O (the default) removes IP options the client sent, -o keeps them', async () => {
+    const kill = await startServer(TCPSERVER, [...QUIET, '127.0.0.1', '0', ...child]);
+    assert.equal(client(kill.port).split(' ')[0], '0');
+    const keep = await startServer(TCPSERVER, [...QUIET, '-o', '127.0.0.1', '0', ...child]);
+    assert.equal(client(keep.port).split(' ')[0], '8');
+  });
+
+  it('-D sets TCP_NODELAY, -d (the default) leaves Nagle on', async () => {
+    const d = await startServer(TCPSERVER, [...QUIET, '127.0.0.1', '0', ...child]);
+    assert.equal(client(d.port).split(' ')[1], '0');
+    const D = await startServer(TCPSERVER, [...QUIET, '-D', '127.0.0.1', '0', ...child]);
+    assert.equal(client(D.port).split(' ')[1], '1');
   });
 });
 
