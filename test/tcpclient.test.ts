@@ -7,6 +7,9 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { closeSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { libc, listenSocket } from '../src/ffi';
 import { connectFirst, AttemptResult } from '../src/tcpclient/connect';
 import { connectionEnvironment } from '../src/tcpclient/environment';
 import { parseCommandLine, scanConnectTimeouts, scanIp4Prefix } from '../src/tcpclient/options';
@@ -289,4 +292,30 @@ test('environment order and the -v line position', async () => {
     'TCPREMOTEIP=2.2.2.2',
     'TCPREMOTEINFO=',
   ]);
+});
+
+test('connect deadlines end to end (-T): a listener whose queue is full never answers', { skip: libc() ? false : 'needs FFI for a listener with backlog 0' }, async () => {
+  // a socket listening with backlog 0 and never accepting: one connection fills its queue, and the
+  // kernel drops later SYNs, so every further connect times out
+  const lib = libc()!;
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, serverIp, r));
+  const fullPort = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const fd = listenSocket(lib, Buffer.from(serverIp.split('.').map(Number)), fullPort, 0);
+  assert.equal(typeof fd, 'number');
+  const fillers = [0, 1].map(() => netConnect(fullPort, serverIp).on('error', () => {}));
+  await new Promise((r) => fillers[0].on('connect', r));
+  try {
+    const timedOut = (n: number) => 'tcpclient: unable to connect to SERVER port FULL: timed out\n'.repeat(n);
+    const fix = (r: ReturnType<typeof normalise>) => ({ ...r, stderr: r.stderr.split(`port ${fullPort}`).join('port FULL') });
+    // one address: x+y in one pass, one message
+    assert.deepEqual(fix(await compare(['-T', '0+1', serverIp, fullPort, 'true'])), { status: 111, stdout: '', stderr: timedOut(1) });
+    // two addresses: silent first pass (1 s each), reported second pass (1 s each)
+    dns.set('two.test', { A: [serverIp, serverIp] });
+    assert.deepEqual(fix(await compare(['-T', '1+1', 'two.test', fullPort, 'true'])), { status: 111, stdout: '', stderr: timedOut(2) });
+  } finally {
+    for (const f of fillers) f.destroy();
+    closeSync(fd as number);
+  }
 });
