@@ -2,8 +2,12 @@
 // including read errors, write errors, a broken pipe, and a stream far larger than any buffer.
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { cBinary, needC, ours, runSync } from './support/programs';
+import { tempDir } from './support/tmp';
 
 const skipC = needC('addcr', 'delcr');
 if (skipC) console.log(`filters: comparisons with C skipped: ${skipC}`);
@@ -107,4 +111,30 @@ test('addcr: 256 MiB stream in constant memory', async () => {
   assert.equal(outBytes, blocks * 4097);
   assert.equal(crs, blocks);
   assert.ok(peakKb > 0 && peakKb < 200 * 1024, `peak RSS ${peakKb} kB`);
+});
+
+test('addcr, delcr, fixcrio binaries: random streams give the C tools\' bytes', { skip: needC('addcr', 'delcr', 'fixcrio') }, () => {
+  // the filters' chunking is tested in crlf.test.ts; this runs the real programs (ours one Node start
+  // per case), batched in one shell loop per implementation
+  const dir = tempDir();
+  const inputs = fc.sample(
+    fc.uint8Array({ maxLength: 200_000 }).map((a) => {
+      for (let i = 0; i < a.length; i++) if (a[i] % 5 === 0) a[i] = a[i] % 2 ? 13 : 10;
+      return Buffer.from(a);
+    }),
+    { numRuns: 6, seed: 77 },
+  );
+  inputs.push(Buffer.from('\r'), Buffer.from('x\r\r\n\r'));
+  inputs.forEach((input, i) => writeFileSync(join(dir, `${i}.in`), input));
+  for (const [tool, args] of [['addcr', ''], ['delcr', ''], ['fixcrio', ' cat']]) {
+    for (const impl of ['ours', 'c']) {
+      const bin = impl === 'ours' ? ours(tool) : cBinary(tool)!;
+      mkdirSync(join(dir, impl), { recursive: true });
+      const r = runSync('sh', ['-c', `for i in $(seq 0 ${inputs.length - 1}); do '${bin}'${args} < $i.in > ${impl}/${tool}.$i; done`], { cwd: dir });
+      assert.equal(r.status, 0, r.stderr.toString());
+    }
+    inputs.forEach((_, i) => {
+      assert.deepEqual(readFileSync(join(dir, 'ours', `${tool}.${i}`)), readFileSync(join(dir, 'c', `${tool}.${i}`)), `${tool} input ${i}`);
+    });
+  }
 });

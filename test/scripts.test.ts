@@ -102,6 +102,18 @@ test('tcpcat prints what the server sends (Debian test_local_cat)', async () => 
   assert.deepEqual(r, { stdout: 'a01 hello\na02 bye\n', status: 0, sent: '' });
 });
 
+test('tcpclient -R -- host port: the program reads fd 6 to the end (Debian test_local_client_spew)', async () => {
+  const args = ['-R', '--', ip, String(spew), 'sh', '-c', 'set -e; exec <&6; exec cat'];
+  const mine = await run(ours('tcpclient'), args);
+  assert.equal(mine.status, 0);
+  assert.equal(mine.stdout.toString(), 'a01 hello\na02 bye\n');
+  const c = cBinary('tcpclient');
+  if (c) {
+    const theirs = await run(c, args);
+    assert.deepEqual([mine.status, mine.stdout, mine.stderr], [theirs.status, theirs.stdout, theirs.stderr]);
+  }
+});
+
 test('mconnect: lines typed go out with CR LF, the server\'s bytes come back unchanged', async () => {
   const r = await both('mconnect', [ip, String(smtp)], 'HELO x\r\nQUIT\n');
   assert.equal(r.stdout, '220 hi\r\n221 bye\r\n');
