@@ -32,6 +32,7 @@ export interface Libc {
   setsockopt: Fn;
   bind: Fn;
   listen: Fn;
+  if_nametoindex: Fn;
   pipe2: Fn;
 }
 
@@ -71,6 +72,7 @@ export function libc(): Libc | null {
       setsockopt: f('int setsockopt(int fd, int level, int name, void *value, uint32_t len)'),
       bind: f('int bind(int fd, void *addr, uint32_t len)'),
       listen: f('int listen(int fd, int backlog)'),
+      if_nametoindex: f('unsigned int if_nametoindex(const char *name)'),
       pipe2: f('int pipe2(void *fds, int flags)'),
     };
   } catch {
@@ -131,6 +133,12 @@ export function listenSocket(
   if (lib.bind(fd, sa, sa.length) < 0) return fail('bind');
   if (lib.listen(fd, backlog) < 0) return fail('listen');
   return fd;
+}
+
+/** The index of a network interface (the scope id of its link-local addresses), 0 if unknown. */
+export function interfaceIndex(name: string): number {
+  const lib = libc();
+  return lib ? lib.if_nametoindex(name) : 0;
 }
 
 export function setIntOption(lib: Libc, fd: number, level: number, name: number, value: number): boolean {

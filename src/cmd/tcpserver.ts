@@ -1,19 +1,15 @@
 import { closeSync, openSync } from 'node:fs';
-import { libc } from '../ffi';
-import { ip4ForHostOperand } from '../dns';
+import { interfaceIndex, libc } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { Diagnostics, writeAll } from '../messages';
 import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
-import { ListenError, openListener } from '../server/listener';
+import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from '../server/host';
+import { Listener, ListenError, openListener } from '../server/listener';
 import { ServerLog } from '../server/log';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
 import { portForOperand } from '../services';
-
-function ip4Bytes(ip: string): Buffer {
-  return Buffer.from(ip.split('.').map(Number));
-}
 
 function setIds(diag: Diagnostics, uid: number, gid: number): void {
   if (gid) {
@@ -70,28 +66,33 @@ export async function main(): Promise<void> {
   const environ = rawEnviron();
   const launcher = makeLauncher(rawEnv('PATH'), environ);
 
-  let ip = '0.0.0.0';
-  if (host !== '' && host !== '0') {
-    let addresses: string[];
-    try {
-      addresses = await ip4ForHostOperand(host);
-    } catch (err) {
-      return diag.fatalSys(`temporarily unable to figure out IP address for ${host}`, err);
-    }
-    if (addresses.length === 0) diag.fatal(`no IP address for ${host}`);
-    ip = addresses[0];
+  let address: ListenAddress;
+  try {
+    const r = await resolveListenHost(host, options.ipv4Only);
+    if ('none' in r) return diag.fatal(`no IP address for ${host}`);
+    address = r.address;
+  } catch (err) {
+    return diag.fatalSys(`temporarily unable to figure out IP address for ${host}`, err);
   }
+  const scopeId = options.interfaceName === null ? 0 : interfaceIndex(options.interfaceName);
 
   const log = new ServerLog(diag);
   const server = new ConnectionServer({ options, program, environ, launcher, log });
-  let listener;
-  try {
-    listener = await openListener(ip4Bytes(ip), ip, port, options.backlog, server.accept);
-  } catch (err) {
+  const listen = (a: ListenAddress) =>
+    openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
+  const listenFailed = (err: unknown): never => {
     const e = err as ListenError;
     if (e.step === 'socket') diag.fatalSys('unable to create socket', e.error);
     if (e.step === 'bind') diag.fatalSys('unable to bind', e.error);
     return diag.fatalSys('unable to listen', e.error);
+  };
+  let listener: Listener;
+  try {
+    listener = await listen(address);
+  } catch (err) {
+    // a kernel without IPv6 gets the IPv4 wildcard instead of the dual-stack one
+    if (address !== ANY6_DUAL || (err as ListenError).step !== 'socket') listenFailed(err);
+    listener = await listen(ANY4).catch(listenFailed);
   }
   setIds(diag, options.uid, options.gid);
   if (options.printPort) {

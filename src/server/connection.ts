@@ -5,7 +5,8 @@ import { CdbReader } from '../cdb/reader';
 import { errorText } from '../errstr';
 import { killIpOptions, libc } from '../ffi';
 import { remoteInfo } from '../ident';
-import { ip4ForName, nameForIp } from '../dns';
+import { ip4ForName, ip6ForName, nameForIp } from '../dns';
+import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
 import type { ConnectionFacts } from './log';
@@ -14,6 +15,14 @@ import type { ServerOptions } from './options';
 export interface Connection extends ConnectionFacts {
   readonly socket: Socket;
   readonly fd: number;
+  /** The IPv6 variant's view: PROTO=TCP6 and IPv6 text (an IPv6 client, or any client with -6). */
+  readonly proto6: boolean;
+  /** Set the TCP6* variables too (a server on an IPv6 socket, or -6). */
+  readonly tcp6Vars: boolean;
+  readonly localIp6: string;
+  readonly remoteIp6: string;
+  /** TCP6INTERFACE: the interface of a link-local local address. */
+  readonly interfaceName: string | null;
   localHost: string | null;
   remoteHost: string | null;
   remoteInfo: string | null;
@@ -62,8 +71,14 @@ async function remoteHostOf(c: Connection, o: ServerOptions): Promise<string | n
   const name = await optional(nameForIp(c.remoteIp));
   if (!name) return null;
   if (!o.paranoid) return name;
-  const addresses = await optional(ip4ForName(name));
-  return addresses && addresses.includes(c.remoteIp) ? name : null;
+  if (!c.proto6) {
+    const addresses = await optional(ip4ForName(name));
+    return addresses && addresses.includes(c.remoteIp) ? name : null;
+  }
+  // IPv6: compare 16-byte addresses, AAAA records and mapped A records alike
+  const want = parseIp6(c.remoteIp6);
+  const addresses = await optional(ip6ForName(name));
+  return want && addresses && addresses.some((a) => parseIp6(a)?.equals(want)) ? name : null;
 }
 
 /** TCPLOCALHOST, TCPREMOTEHOST and TCPREMOTEINFO, looked up concurrently. */
@@ -86,16 +101,25 @@ export const lookups: Step = async (c, o) => {
   c.remoteInfo = info;
 };
 
+/** 0.88's variables, in its order; the IPv6 variant interleaves its TCP6* twins (Debian's order). */
 export const environment: Step = (c) => {
-  c.env
-    .set('PROTO', 'TCP')
-    .set('TCPLOCALIP', c.localIp)
-    .set('TCPLOCALPORT', String(c.localPort))
-    .put('TCPLOCALHOST', c.localHost)
-    .set('TCPREMOTEIP', c.remoteIp)
-    .set('TCPREMOTEPORT', String(c.remotePort))
-    .put('TCPREMOTEHOST', c.remoteHost)
-    .put('TCPREMOTEINFO', c.remoteInfo);
+  const e = c.env;
+  const six = c.tcp6Vars;
+  e.set('PROTO', c.proto6 ? 'TCP6' : 'TCP').set('TCPLOCALIP', c.localIp);
+  if (six) e.set('TCP6LOCALIP', c.localIp6);
+  e.set('TCPLOCALPORT', String(c.localPort));
+  if (six) e.set('TCP6LOCALPORT', String(c.localPort));
+  e.put('TCPLOCALHOST', c.localHost);
+  if (six) e.put('TCP6LOCALHOST', c.localHost);
+  if (six && c.proto6 && c.interfaceName !== null) e.set('TCP6INTERFACE', c.interfaceName);
+  e.set('TCPREMOTEIP', c.remoteIp);
+  if (six) e.set('TCP6REMOTEIP', c.remoteIp6);
+  e.set('TCPREMOTEPORT', String(c.remotePort));
+  if (six) e.set('TCP6REMOTEPORT', String(c.remotePort));
+  e.put('TCPREMOTEHOST', c.remoteHost);
+  if (six) e.put('TCP6REMOTEHOST', c.remoteHost);
+  e.put('TCPREMOTEINFO', c.remoteInfo);
+  if (six) e.put('TCP6REMOTEINFO', c.remoteInfo);
 };
 
 /** The rules cdb, opened afresh for every connection so a replaced file counts at once. */

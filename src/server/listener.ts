@@ -11,6 +11,8 @@ import { libc, listenSocket } from '../ffi';
 
 export interface Listener {
   readonly port: number;
+  /** An IPv6 socket (dual stack or v6-only). */
+  readonly ipv6: boolean;
   pause(): void;
   resume(): void;
 }
@@ -59,6 +61,7 @@ export async function openListener(
     const address = server.address();
     return {
       port: typeof address === 'object' && address ? address.port : port,
+      ipv6: ip.length === 16,
       pause: () => void handle.readStop(),
       resume: () => void handle.readStart(),
     };
@@ -77,6 +80,7 @@ export async function openListener(
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
+    ipv6: ip.length === 16,
     pause: () => {
       paused = true;
     },

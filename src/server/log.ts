@@ -1,18 +1,23 @@
 // tcpserver's stderr lines, byte for byte as 0.88 prints them. Each line is one write(2).
 import { Diagnostics } from '../messages';
 
-/** 0.88's safecats: bytes outside 33..126, '%' and ':' become '?'; cut after 100 bytes with "...". */
-export function safeField(s: string): string {
+/**
+ * 0.88's safecats: bytes outside 33..126, '%' and ':' become '?'; cut after 100 bytes with "...".
+ * The IPv6 variant keeps ':' (its addresses are full of them).
+ */
+export function safeField(s: string, keepColons = false): string {
   let out = '';
   const n = Math.min(s.length, 100);
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    out += c < 33 || c > 126 || c === 0x25 || c === 0x3a ? '?' : s[i];
+    out += c < 33 || c > 126 || c === 0x25 || (c === 0x3a && !keepColons) ? '?' : s[i];
   }
   return s.length >= 100 ? out + '...' : out;
 }
 
 export interface ConnectionFacts {
+  /** Log in the IPv6 variant's form (IPv6 text, ':' kept). */
+  readonly proto6: boolean;
   readonly localHost: string | null;
   readonly localIp: string;
   readonly localPort: number;
@@ -39,10 +44,11 @@ export class ServerLog {
 
   verdict(deny: boolean, pid: number, f: ConnectionFacts): void {
     if (this.verbosity < 2) return;
-    const local = `${safeField(f.localHost ?? '')}:${safeField(f.localIp)}:${safeField(String(f.localPort))}`;
+    const k = f.proto6;
+    const local = `${safeField(f.localHost ?? '', k)}:${safeField(f.localIp, k)}:${safeField(String(f.localPort), k)}`;
     const remote =
-      `${safeField(f.remoteHost ?? '')}:${safeField(f.remoteIp)}:` +
-      `${safeField(f.remoteInfo ?? '')}:${safeField(String(f.remotePort))}`;
+      `${safeField(f.remoteHost ?? '', k)}:${safeField(f.remoteIp, k)}:` +
+      `${safeField(f.remoteInfo ?? '', k)}:${safeField(String(f.remotePort), k)}`;
     this.diag.line(`tcpserver: ${deny ? 'deny' : 'ok'} ${pid} ${local} ${remote}`);
   }
 

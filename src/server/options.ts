@@ -5,7 +5,8 @@ import { scanNumber } from '../scan';
 
 export const TCPSERVER_USAGE =
   'tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program';
-const LETTERS = 'dDvqQhHrR1UXx:t:u:g:l:b:B:c:pPoO';
+// 0.88's letters plus the IPv6 variant's -4, -6 and -I interface
+const LETTERS = '46dDvqQhHrR1UXx:t:u:g:l:b:B:c:I:pPoO';
 
 export interface ServerOptions {
   verbosity: 0 | 1 | 2;
@@ -27,6 +28,12 @@ export interface ServerOptions {
   timeout: number;
   keepIpOptions: boolean;
   noDelay: boolean;
+  /** -4: IPv4 sockets only. */
+  ipv4Only: boolean;
+  /** -6: report IPv4 clients in IPv6 form (PROTO=TCP6, ::ffff:a.b.c.d). */
+  ipv6Form: boolean;
+  /** -I: interface for the scope of link-local addresses. */
+  interfaceName: string | null;
 }
 
 export interface ServerArgs {
@@ -53,6 +60,9 @@ export function defaultServerOptions(): ServerOptions {
     timeout: 26,
     keepIpOptions: false,
     noDelay: false,
+    ipv4Only: false,
+    ipv6Form: false,
+    interfaceName: null,
   };
 }
 
@@ -93,6 +103,9 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       case 'g': o.gid = num(arg); break;
       case '1': o.printPort = true; break;
       case 'l': o.localName = arg; break;
+      case '4': o.ipv4Only = true; break;
+      case '6': o.ipv6Form = true; break;
+      case 'I': o.interfaceName = arg; break;
     }
   }
   return { options: o, operands, problem };

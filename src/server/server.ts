@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
 import { EnvChanges } from '../pathexec';
+import { endpointOf } from './address';
 import { Connection, Drop, Step, STEPS } from './connection';
 import type { Launcher } from './children';
 import type { Listener } from './listener';
@@ -88,9 +89,10 @@ export class ConnectionServer {
   readonly accept = (socket: Socket): void => {
     const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
     const fd = handle?.fd ?? -1;
-    const remoteIp = socket.remoteAddress;
-    const localIp = socket.localAddress;
-    if (fd < 0 || remoteIp === undefined || localIp === undefined) {
+    const { ipv6Form } = this.parts.options;
+    const remote = socket.remoteAddress === undefined ? null : endpointOf(socket.remoteAddress, ipv6Form);
+    const local = socket.localAddress === undefined ? null : endpointOf(socket.localAddress, ipv6Form);
+    if (fd < 0 || remote === null || local === null) {
       // reset before we could look at it: nothing was admitted
       socket.destroy();
       return;
@@ -99,12 +101,19 @@ export class ConnectionServer {
     this.parts.log.status(this.children, this.parts.options.limit);
     this.gate();
     socket.on('error', () => {});
+    const proto6 = !remote.ipv4 || ipv6Form;
     const c: Connection = {
       socket,
       fd,
-      localIp,
+      proto6,
+      // the IPv6 variant sets its TCP6* variables for every client of an IPv6 socket
+      tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
+      localIp: local.text,
+      localIp6: local.text6,
+      remoteIp6: remote.text6,
+      interfaceName: local.scope,
       localPort: this.localPort,
-      remoteIp,
+      remoteIp: remote.text,
       remotePort: socket.remotePort ?? 0,
       localHost: null,
       remoteHost: null,

@@ -1,0 +1,29 @@
+// A connection's addresses as tcpserver reports them. 0.88 knows only IPv4; Debian's
+// ucspi-tcp-ipv6 reports a v4-mapped client as plain IPv4 unless -6, and everything else as
+// IPv6 text in its own format (first longest zero run compressed, even a single group).
+import { formatIp4, formatIp6, isV4Mapped, parseIp4, parseIp6 } from '../dns/address';
+
+export interface Endpoint {
+  /** The address as this connection reports it: dotted IPv4, or IPv6 text. */
+  readonly text: string;
+  /** Always IPv6 text (v4-mapped for IPv4), for the TCP6* variables. */
+  readonly text6: string;
+  /** An IPv4 address (plain or v4-mapped). */
+  readonly ipv4: boolean;
+  /** Interface name of a scoped (link-local) address, as Node appends it after '%'. */
+  readonly scope: string | null;
+}
+
+/** Parse Node's address text ('127.0.0.1', '::ffff:127.0.0.1', 'fe80::1%eth0'). */
+export function endpointOf(nodeText: string, ipv6Form: boolean): Endpoint | null {
+  const pct = nodeText.indexOf('%');
+  const bare = pct < 0 ? nodeText : nodeText.slice(0, pct);
+  const scope = pct < 0 ? null : nodeText.slice(pct + 1);
+  const v4 = parseIp4(bare);
+  const v6 = v4 ? null : parseIp6(bare);
+  if (!v4 && !v6) return null;
+  const ipv4 = v4 !== null || isV4Mapped(v6 as Buffer);
+  const dotted = v4 ? formatIp4(v4) : ipv4 ? formatIp4(v6 as Buffer, 12) : '';
+  const text6 = v4 ? `::ffff:${dotted}` : formatIp6(v6 as Buffer);
+  return { text: ipv4 && !ipv6Form ? dotted : text6, text6, ipv4, scope };
+}
