@@ -1,0 +1,44 @@
+// Which counters a client address belongs to: its own, and its network (an IPv4 /24, as the
+// tcpserver-limits patch's "C class", or an IPv6 /64, the usual size of one site's or one
+// customer's network). An IPv4-mapped IPv6 address counts as the IPv4 address it carries, so a
+// dual-stack listener and an IPv4 listener count a client the same way.
+import { formatIp4, isV4Mapped, parseIp6 } from '../dns/address';
+
+export interface LimitKeys {
+  /** the address itself, in one canonical text form */
+  readonly ip: string;
+  /** the /24 (IPv4) or /64 (IPv6) it is in */
+  readonly net: string;
+}
+
+const MAPPED = '::ffff:';
+
+function ip4Keys(ip: string): LimitKeys {
+  return { ip, net: ip.slice(0, ip.lastIndexOf('.')) };
+}
+
+function hexGroups(ip: Buffer, from: number, to: number): string {
+  let s = '';
+  for (let i = from; i < to; i += 2) s += (i > from ? ':' : '') + ip.readUInt16BE(i).toString(16);
+  return s;
+}
+
+/**
+ * The counter keys for a remote address as Node reports it (dotted IPv4, or IPv6 text possibly
+ * with a `%zone`). Text that is no address at all is its own address and network: it is counted,
+ * never mixed with another client.
+ */
+export function limitKeys(remoteIp: string): LimitKeys {
+  if (!remoteIp.includes(':')) return ip4Keys(remoteIp);
+  // the usual dual-stack form, without parsing
+  if (remoteIp.startsWith(MAPPED) && remoteIp.indexOf(':', MAPPED.length) < 0 && remoteIp.includes('.')) {
+    return ip4Keys(remoteIp.slice(MAPPED.length));
+  }
+  const zone = remoteIp.indexOf('%');
+  const bytes = parseIp6(zone < 0 ? remoteIp : remoteIp.slice(0, zone));
+  if (!bytes) return { ip: remoteIp, net: remoteIp };
+  if (isV4Mapped(bytes)) return ip4Keys(formatIp4(bytes, 12));
+  const net = hexGroups(bytes, 0, 8) + '::/64';
+  const ip = hexGroups(bytes, 0, 16) + (zone < 0 ? '' : remoteIp.slice(zone));
+  return { ip, net };
+}
