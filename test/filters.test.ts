@@ -34,7 +34,7 @@ for (const tool of ['addcr', 'delcr']) {
   test(`${tool}: same output and status as C for the rts inputs`, () => {
     for (const [input, label] of CASES) {
       const r = both(tool, 'TOOL', input);
-      assert.equal(r.ours.status, 0, label);
+      assert.equal(r.ours.status, 0, `${label}: stderr ${JSON.stringify(r.ours.stderr.toString())}`);
       if (r.c) {
         assert.deepEqual(r.ours.stdout, r.c.stdout, label);
         assert.equal(r.ours.status, r.c.status, label);

@@ -44,30 +44,34 @@ test('recordLines: 0.88 format (LF pieces end " \\n", the rest "+\\n", 256-byte 
   assert.ok(long.every((l) => l.endsWith('+\n')));
 });
 
-const RECORD_CASES: Array<[string, string[], string]> = [
-  ['one line (rts 43)', ['cat'], 'test\n'],
-  ['several lines', ['cat'], 'test\ntest2\n'],
-  ['partial line (rts 43)', ['cat'], 'test'],
-  ['empty lines and partial', ['cat'], '\nab\ncd'],
-  ['600 bytes without LF', ['cat'], 'a'.repeat(600)],
-  ['program writes more than it reads', ['sh', '-c', 'read x; echo "$x"; echo more; echo stuff'], 'in\nignored\n'],
-  ['nothing in, nothing out', ['true'], ''],
+// [label, program, input, whether the program reads its input to the end]. When it does not, the
+// copier may see the program's output end before its own input ends and exit without "< [EOF]",
+// in C as in ours: that line is then left out of the comparison.
+const RECORD_CASES: Array<[string, string[], string, boolean]> = [
+  ['one line (rts 43)', ['cat'], 'test\n', true],
+  ['several lines', ['cat'], 'test\ntest2\n', true],
+  ['partial line (rts 43)', ['cat'], 'test', true],
+  ['empty lines and partial', ['cat'], '\nab\ncd', true],
+  ['600 bytes without LF', ['cat'], 'a'.repeat(600), true],
+  ['program writes more than it reads', ['sh', '-c', 'read x; echo "$x"; echo more; echo stuff'], 'in\nignored\n', false],
+  ['nothing in, nothing out', ['true'], '', false],
 ];
 
-for (const [label, args, input] of RECORD_CASES) {
+for (const [label, args, input, readsAll] of RECORD_CASES) {
   test(`recordio: ${label}`, async () => {
     const r = await both('recordio', args, input);
     const mine = logByDirection(r.ours.stderr);
     assert.equal(r.ours.status, 0);
     assert.equal(mine.pids.size, 1, 'one pid on every line');
     assert.deepEqual(mine.other, []);
-    assert.equal(mine.into.at(-1), ' < [EOF]\n');
+    if (readsAll) assert.equal(mine.into.at(-1), ' < [EOF]\n');
     assert.equal(mine.out.at(-1), ' > [EOF]\n');
+    const into = (lines: string[]) => (readsAll ? lines : lines.filter((l) => l !== ' < [EOF]\n'));
     if (r.c) {
       const theirs = logByDirection(r.c.stderr);
       assert.deepEqual(r.ours.stdout, r.c.stdout);
       assert.equal(r.ours.status, r.c.status);
-      assert.deepEqual(mine.into, theirs.into);
+      assert.deepEqual(into(mine.into), into(theirs.into));
       assert.deepEqual(mine.out, theirs.out);
     }
   });
@@ -111,7 +115,9 @@ test('recordio, fixcrio: usage and unable to run, as C', async () => {
       const mine = logByDirection(r.ours.stderr);
       const theirs = logByDirection(r.c.stderr);
       assert.deepEqual(mine.other, theirs.other);
-      assert.deepEqual(mine.into, theirs.into);
+      // the program never ran: whether "< [EOF]" comes before the copier exits depends on timing
+      const noInputEof = (lines: string[]) => lines.filter((l) => l !== ' < [EOF]\n');
+      assert.deepEqual(noInputEof(mine.into), noInputEof(theirs.into));
       assert.deepEqual(mine.out, theirs.out);
     }
   }
