@@ -2,6 +2,7 @@
 // search of 0.88 with execve in place, after moving descriptors onto the numbers the program expects.
 import * as nodeModule from 'node:module';
 import { execInPlace, Libc } from './ffi';
+import { keepInheritedDescriptors } from './inherited';
 import { pathCandidates, searchPath } from './pathexec';
 import { rawEnv } from './rawproc';
 
@@ -18,5 +19,6 @@ export function execProgram(
 ): number {
   // Node >= 22 keeps compiled code for the next start; an exec skips the flush done at exit
   (nodeModule as { flushCompileCache?: () => void }).flushCompileCache?.();
+  keepInheritedDescriptors(lib);
   return searchPath(pathCandidates(file, rawEnv('PATH')), (path) => execInPlace(lib, { path, argv, env, moves }));
 }

@@ -58,3 +58,24 @@ test('argv0: the environment reaches the program as given, NODE_EXTRA_CA_CERTS i
     assert.equal(sorted(runSync(ours('argv0'), ['env', 'env'], { env }).stdout), sorted(runSync(c, ['env', 'env'], { env }).stdout));
   }
 });
+
+test('argv0, recordio, tcpclient pass inherited descriptors on to the program, as C programs that exec', () => {
+  // Node marks inherited descriptors close-on-exec at start-up; the program must still get fd 3
+  const { mkdtempSync, writeFileSync, rmSync } = require('node:fs') as typeof import('node:fs');
+  const dir = mkdtempSync('/tmp/ucspi-fd-');
+  try {
+    writeFileSync(`${dir}/in`, 'from fd 3\n');
+    for (const [tool, prefix] of [
+      ['argv0', 'sh x'],
+      ['recordio', 'sh'],
+    ]) {
+      const script = (bin: string) => `'${bin}' ${prefix} -c 'cat <&3' 3<'${dir}/in' 2>/dev/null </dev/null`;
+      const r = runSync('sh', ['-c', script(ours(tool))]);
+      assert.equal(r.stdout.toString(), 'from fd 3\n', tool);
+      const c = cBinary(tool);
+      if (c) assert.deepEqual(r.stdout, runSync('sh', ['-c', script(c)]).stdout);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -199,6 +199,14 @@ test('the server\'s first bytes reach the program (Node never reads the socket),
   assert.deepEqual(r, { status: 0, stdout: 'banner\nsent\n', stderr: '' });
 });
 
+test('inherited descriptors reach the program', async () => {
+  const script = (bin: string) => `'${bin}' -RHl0 ${serverIp} ${port} sh -c 'cat <&3' 3<'${print}'`;
+  const mine = await run('sh', ['-c', script(ours('tcpclient'))], { env: dns.env() });
+  assert.match(mine.stdout.toString(), /^#!\/bin\/sh\n/);
+  const c = cBinary('tcpclient');
+  if (c) assert.deepEqual(mine.stdout, (await run('sh', ['-c', script(c)], { env: dns.env() })).stdout);
+});
+
 test('tcpclient becomes the program: same pid, no Node process left', async () => {
   const child = spawn(ours('tcpclient'), ['-RHl0', serverIp, String(port), 'sh', '-c', 'echo "$$ $(cat /proc/$$/comm)"'], {
     env: dns.env(),

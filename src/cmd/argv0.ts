@@ -5,8 +5,10 @@ import { execProgram } from '../execprogram';
 import { libc } from '../ffi';
 import { Diagnostics } from '../messages';
 import { rawArgs, rawEnviron } from '../rawproc';
+import { rememberInheritedDescriptors } from '../inherited';
 
 export function main(): void {
+  rememberInheritedDescriptors();
   const diag = new Diagnostics('argv0', 'argv0 realname program [ arg ... ]');
   const [realname, ...argv] = rawArgs();
   if (realname === undefined || argv.length === 0) diag.usage();

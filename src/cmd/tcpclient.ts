@@ -10,6 +10,7 @@ import { connectFirst } from '../tcpclient/connect';
 import { connectionEnvironment, Lookups } from '../tcpclient/environment';
 import { runProgramOnSocket } from '../tcpclient/handover';
 import { parseCommandLine, TCPCLIENT_USAGE } from '../tcpclient/options';
+import { rememberInheritedDescriptors } from '../inherited';
 
 // DNS and ident load only when a lookup is needed (start-up cost; -RHl0 needs neither)
 const lookups: Lookups = {
@@ -23,6 +24,7 @@ async function addressesFor(host: string): Promise<string[]> {
 }
 
 export async function main(): Promise<void> {
+  rememberInheritedDescriptors();
   const diag: Diagnostics = new Diagnostics('tcpclient', TCPCLIENT_USAGE);
   const parsed = parseCommandLine(rawArgs());
   if (parsed.kind === 'getopt') {
