@@ -146,6 +146,10 @@ test('DNS: no address, lookup failure (rts 8-9)', async () => {
   assert.equal(r.stdout, 'SERVER\n');
 });
 
+test('-T 0 still connects when the connection is ready at once (loopback), as timeoutconn', async () => {
+  assert.deepEqual(await compare(['-RHl0', '-T', '0', serverIp, port, 'echo', 'ok']), { status: 0, stdout: 'ok\n', stderr: '' });
+});
+
 test('bind failure is fatal', async () => {
   assert.deepEqual(await compare(['-i', '1.2.3.4', serverIp, port, 'true']), {
     status: 111,

@@ -41,7 +41,12 @@ export function connectOnce(ip: string, port: number, localIp: string, localPort
       if (r.kind !== 'connected') socket.destroy();
       resolve(r);
     };
-    const timer = setTimeout(() => settle({ kind: 'failed', error: timedOut() }), Math.min(seconds * 1000, MAX_TIMER_MS));
+    // as 0.88's timeoutconn, readiness seen at the deadline still counts: let one more poll phase
+    // deliver a completed connect before giving up (so -T 0 connects on loopback, as in C)
+    const timer = setTimeout(
+      () => setImmediate(() => settle({ kind: 'failed', error: timedOut() })),
+      Math.min(seconds * 1000, MAX_TIMER_MS),
+    );
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (error.syscall === 'bind') settle({ kind: 'setup', stage: 'bind', error });
       else if (error.syscall === 'socket') settle({ kind: 'setup', stage: 'socket', error });
