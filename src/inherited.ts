@@ -45,3 +45,9 @@ export function rememberInheritedDescriptors(): void {
 export function keepInheritedDescriptors(lib: Libc): void {
   for (const fd of remembered ?? []) clearCloexec(lib, fd);
 }
+
+/** Whether fd was open when this process started (as far as the scan can tell; see above). */
+export function wasInherited(fd: number): boolean {
+  rememberInheritedDescriptors();
+  return remembered!.includes(fd);
+}

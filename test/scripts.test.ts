@@ -168,3 +168,10 @@ test('mconnect-io alone: copies fd 6 to stdout and exits 0 when fd 6 ends', asyn
   const c = cBinary('mconnect-io');
   if (c) assert.deepEqual(r.stdout, (await run('sh', ['-c', script(c)])).stdout);
 });
+
+test('mconnect-io without fds 6 and 7 exits 0 at once, as C (Node\'s own descriptors there are not taken for them)', async () => {
+  const r = await run(ours('mconnect-io'), [], { input: 'x\n' });
+  assert.deepEqual([r.status, r.stdout.length, r.stderr.length], [0, 0, 0]);
+  const c = cBinary('mconnect-io');
+  if (c) assert.equal((await run(c, [], { input: 'x\n' })).status, 0);
+});

@@ -4,6 +4,7 @@
 // from mconnect (as in 0.88). Every outcome exits 0.
 import { AddCr, maxOutput } from '../crlf';
 import { readableFd, writableFd } from '../fdstream';
+import { wasInherited } from '../inherited';
 import type { Readable, Writable } from 'node:stream';
 
 function open<T>(make: () => T): T | null {
@@ -15,7 +16,9 @@ function open<T>(make: () => T): T | null {
 }
 
 export function main(): void {
-  const fromServer = open(() => readableFd(6));
+  // Node puts its own descriptors in free slots at start-up: a 6 or 7 that was not inherited is
+  // Node's, and 0.88 would have found it closed (and exited 0, or not copied stdin)
+  const fromServer = wasInherited(6) ? open(() => readableFd(6)) : null;
   if (!fromServer) process.exit(0);
   const done = (): void => {
     if (process.stdout.writableLength === 0) process.exit(0);
@@ -23,7 +26,7 @@ export function main(): void {
   };
   copy(fromServer, process.stdout, (c) => c, done, done);
 
-  const toServer = open(() => writableFd(7));
+  const toServer = wasInherited(7) ? open(() => writableFd(7)) : null;
   if (toServer) {
     const addcr = new AddCr();
     const stop = (): void => {
