@@ -11,3 +11,12 @@ export function cdbHashLatin1(key: string): number {
   for (let i = 0; i < key.length; i++) h = (((h << 5) + h) ^ key.charCodeAt(i)) >>> 0;
   return h;
 }
+
+/** cdbHash of every prefix of a key: element i is the hash of key[0, i), for i = 0..key.length. */
+export function cdbHashPrefixes(key: Uint8Array): Uint32Array {
+  const hashes = new Uint32Array(key.length + 1);
+  let h = 5381;
+  hashes[0] = h;
+  for (let i = 0; i < key.length; i++) hashes[i + 1] = h = (((h << 5) + h) ^ key[i]) >>> 0;
+  return hashes;
+}

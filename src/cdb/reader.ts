@@ -6,6 +6,9 @@ import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } fr
 import { SystemError } from '../errstr';
 import { cdbHash } from './hash';
 
+/** The header: 256 (position, slot count) pairs. */
+const HEADER_SIZE = 2048;
+
 /** A malformed cdb file; cdb.c reports it as EPROTO ("protocol error"). */
 export class CdbFormatError extends Error {
   readonly code = 'EPROTO';
@@ -21,6 +24,8 @@ export interface ByteSource {
   read(position: number, length: number): Buffer;
   /** What a read outside the source throws, when that is not CdbFormatError. */
   outOfRange?(): Error;
+  /** Hold the whole source in memory from now on if it is at most `limit` bytes. */
+  preload?(limit: number): void;
 }
 
 export class BufferSource implements ByteSource {
@@ -33,14 +38,26 @@ export class BufferSource implements ByteSource {
   }
 }
 
+/** Files up to this size are read whole on the first read: one read instead of one per probe. */
+const WHOLE_FILE_LIMIT = 32 * 1024;
+
 export class FdSource implements ByteSource {
   readonly size: number;
   private readonly scratch = Buffer.allocUnsafe(8);
+  /** The whole file, once read (small files only). */
+  private whole: Buffer | null = null;
   constructor(readonly fd: number) {
     this.size = fstatSync(fd).size;
   }
+  preload(limit: number): void {
+    if (this.whole === null && this.size > 0 && this.size <= limit) this.whole = this.readFully(0, this.size, Buffer.allocUnsafe(this.size));
+  }
   read(position: number, length: number): Buffer {
-    const buf = length <= 8 ? this.scratch.subarray(0, length) : Buffer.allocUnsafe(length);
+    this.preload(WHOLE_FILE_LIMIT);
+    if (this.whole !== null) return this.whole.subarray(position, position + length);
+    return this.readFully(position, length, length <= 8 ? this.scratch.subarray(0, length) : Buffer.allocUnsafe(length));
+  }
+  private readFully(position: number, length: number, buf: Buffer): Buffer {
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, length - done, position + done);
@@ -61,6 +78,9 @@ export class FdSource implements ByteSource {
 const MATCH_CHUNK = 32;
 
 export class CdbReader {
+  /** The header, read once on the first lookup (a lookup tries up to ~140 keys). */
+  private header: Buffer | null = null;
+
   constructor(private readonly source: ByteSource) {}
 
   /** Open a cdb file read-only (as tcpserver does, O_NONBLOCK so a FIFO cannot hang us). */
@@ -87,19 +107,55 @@ export class CdbReader {
     return this.source.read(position, length);
   }
 
-  /** Data of the first record with this key, or null. */
-  find(key: Uint8Array): Buffer | null {
-    for (const data of this.findAll(key)) return data;
-    return null;
+  /**
+   * Read the whole file now if it is at most `limit` bytes, when many probes are to come: one read
+   * of the file can cost less than one read per probe. Answers are the same either way.
+   */
+  preload(limit: number): void {
+    this.source.preload?.(limit);
+  }
+
+  /** Offset in the header of the (position, slots) pair for hash `h`. */
+  private headerPair(h: number): number {
+    // read once per reader; a file shorter than the header fails on the pairs it lacks, as a read
+    // of just that pair would
+    this.header ??= Buffer.from(this.readAt(0, Math.min(HEADER_SIZE, this.source.size)));
+    const pair = (h << 3) & 2047;
+    if (pair + 8 > this.header.length) throw this.source.outOfRange?.() ?? new CdbFormatError();
+    return pair;
+  }
+
+  /** Data of the first record with this key, or null. `h` is the key's cdbHash, if known. */
+  find(key: Uint8Array, h = cdbHash(key)): Buffer | null {
+    return this.findPrefix(key, key.length, h);
+  }
+
+  /**
+   * find() for the key key[0, length) with hash `h`, without making that key: a rules lookup
+   * tries up to 127 prefixes of one string.
+   */
+  findPrefix(key: Uint8Array, length: number, h: number): Buffer | null {
+    let found: Buffer | null = null;
+    this.walk(key, length, h, (data) => {
+      found = data;
+      return false;
+    });
+    return found;
   }
 
   /** Data of every record with this key, in insertion order (cdb_findnext). */
-  *findAll(key: Uint8Array): Generator<Buffer, void, undefined> {
-    const h = cdbHash(key);
-    const header = this.readAt((h << 3) & 2047, 8);
-    const hpos = header.readUInt32LE(0);
-    const hslots = header.readUInt32LE(4);
-    if (hslots === 0) return;
+  *findAll(key: Uint8Array, h = cdbHash(key)): Generator<Buffer, void, undefined> {
+    const all: Buffer[] = [];
+    this.walk(key, key.length, h, (data) => all.push(data) > 0);
+    yield* all;
+  }
+
+  /** Calls `onRecord` with the data of each record with key key[0, keyLength), while it returns true. */
+  private walk(key: Uint8Array, keyLength: number, h: number, onRecord: (data: Buffer) => boolean): void {
+    const pair = this.headerPair(h);
+    const hslots = this.header!.readUInt32LE(pair + 4);
+    if (hslots === 0) return; // most probes of a rules lookup end here
+    const hpos = this.header!.readUInt32LE(pair);
     const tableEnd = (hpos + hslots * 8) % 0x100000000; // uint32 arithmetic, as in cdb.c
     let kpos = (hpos + (((h >>> 8) % hslots) * 8) % 0x100000000) % 0x100000000;
     // cdb.c probes up to hslots slots. A walk longer than the file has slot positions (of the two
@@ -118,17 +174,17 @@ export class CdbReader {
       const lens = this.readAt(rpos, 8);
       const keyLen = lens.readUInt32LE(0);
       const dataLen = lens.readUInt32LE(4);
-      if (keyLen !== key.length || !this.keyMatches(key, rpos + 8)) continue;
+      if (keyLen !== keyLength || !this.keyMatches(key, keyLength, rpos + 8)) continue;
       // copy: an FdSource's scratch buffer is reused by the next read
-      yield Buffer.from(this.readAt(rpos + 8 + keyLen, dataLen));
+      if (!onRecord(Buffer.from(this.readAt(rpos + 8 + keyLen, dataLen)))) return;
     }
   }
 
   /** Whether the stored key at `position` equals `key`, read chunk by chunk as cdb.c's match() does
    * (a mismatch in an early chunk means a later chunk past the end of the file is never read). */
-  private keyMatches(key: Uint8Array, position: number): boolean {
-    for (let off = 0; off < key.length; off += MATCH_CHUNK) {
-      const n = Math.min(MATCH_CHUNK, key.length - off);
+  private keyMatches(key: Uint8Array, keyLength: number, position: number): boolean {
+    for (let off = 0; off < keyLength; off += MATCH_CHUNK) {
+      const n = Math.min(MATCH_CHUNK, keyLength - off);
       const stored = this.readAt(position + off, n);
       for (let i = 0; i < n; i++) if (stored[i] !== key[off + i]) return false;
     }

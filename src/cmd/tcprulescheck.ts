@@ -28,7 +28,8 @@ export function main(): void {
         host: rawEnv('TCPREMOTEHOST') ?? null,
         info: rawEnv('TCPREMOTEINFO') ?? null,
       });
-      report = describeRule(match?.key ?? null, match?.data ?? null);
+      // a CIDR match is shown as the network it stands for (fehcom's tcprulescheck does the same)
+      report = describeRule(match ? (match.network ?? match.key) : null, match?.data ?? null);
     } finally {
       reader.close();
     }

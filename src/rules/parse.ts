@@ -1,5 +1,7 @@
-// The tcprules text format, parsed as tcprules.c 0.88 does. Byte strings are latin1 JS strings.
+// The tcprules text format, parsed as tcprules.c 0.88 does, with the IPv6 address split of Debian's
+// ucspi-tcp-ipv6 and the CIDR keys of fehcom's ucspi-tcp6. Byte strings are latin1 JS strings.
 import { scanUlong } from '../scan';
+import { cidrKey } from './cidr';
 
 export interface RuleRecord {
   /** cdb key: the address as written, or one address of an expanded range. */
@@ -81,6 +83,29 @@ export function expandAddress(address: string, line: string): string[] {
   return keys;
 }
 
+/** Keys for an address: a valid CIDR address gives its one fehcom key; anything else as 0.88. */
+export function addressKeys(address: string, line: string): string[] {
+  if (address.includes('/') && !address.includes('=') && !address.includes('@')) {
+    const key = cidrKey(address);
+    if (key !== null) return [key];
+  }
+  return expandAddress(address, line);
+}
+
+/**
+ * Where the address ends: the first ':' followed by "deny" or "allow" (Debian's IPv6 tcprules, so
+ * that `::1:allow` has the address `::1`), else the first ':' (0.88; the line is then a parse
+ * error), or -1 when there is no ':' at all (0.88 skips the line; Debian's loops forever on it).
+ * For every line 0.88 accepts, its first ':' is the one found here.
+ */
+function addressEnd(line: string): number {
+  const first = line.indexOf(':');
+  for (let c = first; c >= 0; c = line.indexOf(':', c + 1)) {
+    if (line.startsWith('deny', c + 1) || line.startsWith('allow', c + 1)) return c;
+  }
+  return first;
+}
+
 /**
  * Records for one input line (without its LF). Comments, empty lines and lines without ':' give none.
  * Throws RuleSyntaxError for a malformed line.
@@ -88,11 +113,11 @@ export function expandAddress(address: string, line: string): string[] {
 export function parseRulesLine(rawLine: string): RuleRecord[] {
   if (rawLine.length > 0 && rawLine[0] === '#') return [];
   const line = trimLine(rawLine);
-  const colon = line.indexOf(':');
+  const colon = addressEnd(line);
   if (colon < 0) return [];
   const address = line.slice(0, colon);
   const data = parseInstructions(line.slice(colon + 1), line);
-  return expandAddress(address, line).map((key) => ({ key, data }));
+  return addressKeys(address, line).map((key) => ({ key, data }));
 }
 
 /** All records of a rules text, in order (the text is latin1 bytes). */
