@@ -264,3 +264,19 @@ describe('tcpserver rules', () => {
     await s.waitForLine(/^tcpserver: warning: dropping connection, unable to read .*bad\.cdb: protocol error$/);
   });
 });
+
+describe('tcpserver without FFI (child_process fallback)', () => {
+  const env = { ...process.env, UCSPI_TS_NO_FFI: '1' };
+  it('serves with the 0.88 environment and log lines', async () => {
+    const s = await startServer(TCPSERVER, [...QUIET, '127.0.0.1', '0', 'sh', '-c', 'echo $PROTO $TCPLOCALHOST'], { env });
+    assert.equal((await exchange(s.port)).data.toString(), 'TCP Local\n');
+    await s.waitForLine(/^tcpserver: end \d+ status 0$/);
+  });
+  it('still holds clients back at the -c limit, serving all in turn', async () => {
+    const s = await startServer(TCPSERVER, [...QUIET, '-c', '1', '127.0.0.1', '0', 'sh', '-c', 'sleep 0.2; echo ok'], { env });
+    const results = await Promise.all([0, 1, 2].map(() => exchange(s.port, { timeoutMs: 20_000 })));
+    for (const r of results) assert.equal(r.data.toString(), 'ok\n');
+    await s.waitForLines(/ end \d+ status 0$/, 3);
+    assert.ok(s.lines().every((l) => !l.startsWith('tcpserver: status: 2/')), s.lines().join('\n'));
+  });
+});

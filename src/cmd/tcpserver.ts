@@ -6,6 +6,7 @@ import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
 import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from '../server/host';
 import { Listener, ListenError, openListener } from '../server/listener';
+import { environWithPerIpLimit, serverLimits } from '../server/limits';
 import { ServerLog } from '../server/log';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
@@ -31,21 +32,28 @@ function setIds(diag: Diagnostics, uid: number, gid: number): void {
 
 /**
  * 0.88 closes fds 0 and 1 once listening, releasing whatever the supervisor attached there. We put
- * /dev/null over them instead: the same outside, and Node does not complain at exit about a
- * closed stdout.
+ * /dev/null over them instead: the same outside, and those slots stay taken. A closed 0 or 1 would
+ * be handed to the next accepted socket, which libuv then never closes (it leaves fds 0-2 alone), and
+ * Node complains at exit about a closed stdout.
  */
 function releaseStdio(): void {
   const lib = libc();
-  const nul = openSync('/dev/null', 'r+');
   for (const fd of [0, 1]) {
     try {
-      if (lib) lib.dup2(nul, fd);
-      else closeSync(fd);
+      if (lib) {
+        const nul = openSync('/dev/null', 'r+');
+        lib.dup2(nul, fd);
+        closeSync(nul);
+      } else {
+        // no dup2 without FFI: the lowest free descriptor is the one just closed
+        closeSync(fd);
+        const nul = openSync('/dev/null', 'r+');
+        if (nul !== fd) closeSync(nul);
+      }
     } catch {
       // already closed
     }
   }
-  closeSync(nul);
 }
 
 export async function main(): Promise<void> {
@@ -61,9 +69,10 @@ export async function main(): Promise<void> {
   const port = portForOperand(portOperand);
   if (port === null) diag.fatal(`unable to figure out port number for ${portOperand}`);
   if (program.length === 0) diag.usage();
+  if (options.perIpLimit === 'invalid') diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
-  const environ = rawEnviron();
+  const environ = environWithPerIpLimit(rawEnviron(), options);
   const launcher = makeLauncher(rawEnv('PATH'), environ);
 
   let address: ListenAddress;
@@ -77,7 +86,8 @@ export async function main(): Promise<void> {
   const scopeId = options.interfaceName === null ? 0 : interfaceIndex(options.interfaceName);
 
   const log = new ServerLog(diag);
-  const server = new ConnectionServer({ options, program, environ, launcher, log });
+  const limits = serverLimits(environ, options);
+  const server = new ConnectionServer({ options, program, environ, launcher, log, limits });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {
