@@ -2,7 +2,7 @@
 // so it is never installed: its .deb is fetched with apt (Debian's configured mirror only) and
 // unpacked once per machine into the temporary directory.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,12 +17,19 @@ export function debianIpv6Bin(): string | null {
   if (existsSync(join(BIN, 'tcpserver'))) return (cached = BIN);
   try {
     mkdirSync(DIR, { recursive: true });
-    if (!readdirSync(DIR).some((f) => f.endsWith('.deb'))) {
-      spawnSync('apt-get', ['download', '-q', 'ucspi-tcp-ipv6'], { cwd: DIR, stdio: 'ignore', timeout: 120_000 });
+    // test files run in parallel: fetch and unpack privately, then rename into place (atomic)
+    const work = mkdtempSync(join(DIR, 'work-'));
+    spawnSync('apt-get', ['download', '-q', 'ucspi-tcp-ipv6'], { cwd: work, stdio: 'ignore', timeout: 120_000 });
+    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
+    if (deb) spawnSync('dpkg-deb', ['-x', join(work, deb), join(work, 'root')], { stdio: 'ignore', timeout: 60_000 });
+    if (existsSync(join(work, 'root', 'usr', 'bin', 'tcpserver'))) {
+      try {
+        renameSync(join(work, 'root'), join(DIR, 'root'));
+      } catch {
+        // another test process got there first: its copy is as good as ours
+      }
     }
-    const deb = readdirSync(DIR).find((f) => f.endsWith('.deb'));
-    if (!deb) return (cached = null);
-    spawnSync('dpkg-deb', ['-x', join(DIR, deb), join(DIR, 'root')], { stdio: 'ignore', timeout: 60_000 });
+    rmSync(work, { recursive: true, force: true });
   } catch {
     return (cached = null);
   }
