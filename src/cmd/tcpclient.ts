@@ -1,11 +1,13 @@
 // tcpclient: connect to host:port, set the TCP* environment, run the program with the connection on
-// fds 6 and 7 (0.88 semantics; see doc/tcpclient.md).
+// fds 6 and 7 (0.88 semantics, IPv6 as Debian's ucspi-tcp-ipv6; see doc/tcpclient.md).
 import { basename } from 'node:path';
 import { errorText } from '../errstr';
 import { getoptProblemMessage } from '../getopt';
 import { Diagnostics } from '../messages';
 import { programPath, rawArgs } from '../rawproc';
 import { portForOperand } from '../services';
+import { parseIp6 } from '../dns/address';
+import { addressText, ip6Literal, thisHost } from '../tcpclient/address';
 import { connectFirst } from '../tcpclient/connect';
 import { connectionEnvironment, Lookups } from '../tcpclient/environment';
 import { runProgramOnSocket } from '../tcpclient/handover';
@@ -18,9 +20,18 @@ const lookups: Lookups = {
   remoteInfo: async (q) => (await import('../ident')).remoteInfo(q),
 };
 
-async function addressesFor(host: string): Promise<string[]> {
-  if (host === '127.0.0.1') return [host];
-  return (await import('../dns')).ip4ForHostOperand(host);
+/**
+ * The addresses to try, as the error lines print them. 0.88's reading for IPv4 (numeric names
+ * without DNS, A records); IPv6 literals without DNS; names get AAAA then A records (A only
+ * with -4), every address tried in turn. Rejects when the lookup failed.
+ */
+async function addressesFor(host: string, ipv4Only: boolean): Promise<string[]> {
+  if (host === '127.0.0.1' || host === '::1') return [host];
+  const literal = ip6Literal(host);
+  if (literal !== null) return [literal];
+  const dns = await import('../dns');
+  if (ipv4Only || /^[0-9.[\]]*$/.test(host)) return dns.ip4ForHostOperand(host);
+  return (await dns.ip6ForHostOperand(host)).map((ip) => addressText(parseIp6(ip) as Buffer));
 }
 
 export async function main(): Promise<void> {
@@ -37,8 +48,8 @@ export async function main(): Promise<void> {
 
   let [host, portOperand, ...program] = operands;
   if (host === undefined) diag.usage();
-  // 0.88: "" and "0" mean this host, 127.0.0.1 (not 0.0.0.0)
-  if (host === '' || host === '0') host = '127.0.0.1';
+  // 0.88: "" and "0" mean this host, 127.0.0.1 (not 0.0.0.0); ::1 when IPv6 is asked for
+  if (host === '' || host === '0') host = thisHost(options);
   if (portOperand === undefined) diag.usage();
   const port = portForOperand(portOperand);
   if (port === null) diag.fatal(`unable to figure out port number for ${portOperand}`);
@@ -46,14 +57,22 @@ export async function main(): Promise<void> {
 
   let addresses: string[];
   try {
-    addresses = await addressesFor(host);
+    addresses = await addressesFor(host, options.ipv4Only);
   } catch (err) {
     diag.fatal(`temporarily unable to figure out IP address for ${host}: ${errorText(err)}`);
   }
   if (addresses.length === 0) diag.fatal(`no IP address for ${host}`);
 
   const outcome = await connectFirst(
-    { addresses, port, localIp: options.localIp, localPort: options.localPort, timeouts: options.connectTimeouts },
+    {
+      addresses,
+      port,
+      localIp: options.localIp,
+      localPort: options.localPort,
+      timeouts: options.connectTimeouts,
+      ipv4Only: options.ipv4Only,
+      scope: options.interfaceName,
+    },
     (ip, error) => diag.say(`unable to connect to ${ip} port ${port}: ${errorText(error)}`),
   );
   if (outcome.kind === 'setup') {
@@ -78,10 +97,11 @@ export async function main(): Promise<void> {
       remoteHost: options.remoteHost,
       remoteInfo: options.remoteInfo,
       infoTimeoutSeconds: options.infoTimeout,
+      ipv6Form: options.ipv6Form,
     },
     lookups,
-    () => {
-      if (options.verbosity >= 2) diag.say(`connected to ${ends.remoteIp} port ${ends.remotePort}`);
+    (remoteIp) => {
+      if (options.verbosity >= 2) diag.say(`connected to ${remoteIp} port ${ends.remotePort}`);
     },
   );
   runProgramOnSocket(diag, socket, program, env);

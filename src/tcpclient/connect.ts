@@ -1,13 +1,21 @@
 // tcpclient's connect loop (0.88): every address in turn with the first-pass deadline; an address
 // that timed out is kept for a second pass with the second deadline when there is one; every other
 // failure is reported and passed over. Each attempt binds first (-i/-p), and a bind failure is fatal.
+// Addresses are display text (dotted IPv4 or IPv6 text); src/tcpclient/address.ts picks the socket.
 import { Socket } from 'node:net';
+import { SystemError } from '../errstr';
+import { LocalIp, socketPlan } from './address';
 
 export interface ConnectPlan {
   readonly addresses: readonly string[];
   readonly port: number;
-  readonly localIp: string;
+  /** -i; null: any (0.0.0.0 or ::, whichever the socket is). */
+  readonly localIp: LocalIp;
   readonly localPort: number;
+  /** -4: IPv4 sockets only. */
+  readonly ipv4Only?: boolean;
+  /** -I: interface (scope) for IPv6 addresses. */
+  readonly scope?: string | null;
   /** Seconds, per pass; with a single address 0.88 folds the second pass into the first. */
   readonly timeouts: readonly [number, number];
 }
@@ -27,7 +35,19 @@ function timedOut(): NodeJS.ErrnoException {
  * One non-blocking connect with a deadline. The socket is paused before it connects so that Node
  * never reads from it: every byte the server sends is left for the program.
  */
-export function connectOnce(ip: string, port: number, localIp: string, localPort: number, seconds: number): Promise<AttemptResult> {
+export function connectOnce(
+  ip: string,
+  port: number,
+  localIp: LocalIp,
+  localPort: number,
+  seconds: number,
+  family: { readonly ipv4Only?: boolean; readonly scope?: string | null } = {},
+): Promise<AttemptResult> {
+  const plan = socketPlan(ip, localIp, family.ipv4Only ?? false, family.scope ?? null);
+  if (plan.kind === 'refuse') {
+    const error = new SystemError(plan.code);
+    return Promise.resolve(plan.stage === 'bind' ? { kind: 'setup', stage: 'bind', error } : { kind: 'failed', error });
+  }
   return new Promise((resolve) => {
     const socket = new Socket();
     socket.pause();
@@ -53,7 +73,7 @@ export function connectOnce(ip: string, port: number, localIp: string, localPort
       else settle({ kind: 'failed', error });
     });
     socket.on('connect', () => settle({ kind: 'connected', socket }));
-    socket.connect({ host: ip, port, localAddress: localIp, localPort, family: 4 });
+    socket.connect({ host: plan.host, port, localAddress: plan.localAddress, localPort, family: plan.family });
   });
 }
 
@@ -74,7 +94,7 @@ export async function connectFirst(
   for (let pass = 0; pass < 2; pass++) {
     const retry: string[] = [];
     for (const ip of addresses) {
-      const r = await attempt(ip, plan.port, plan.localIp, plan.localPort, timeouts[pass]);
+      const r = await attempt(ip, plan.port, plan.localIp, plan.localPort, timeouts[pass], plan);
       if (r.kind !== 'failed') return r;
       if (pass === 0 && timeouts[1] !== 0 && r.error.code === 'ETIMEDOUT') retry.push(ip);
       else report(ip, r.error);

@@ -1,9 +1,13 @@
 // The variables tcpclient sets for its program, in 0.88's order (which is the order they are appended
 // to the environment): PROTO, TCPLOCALPORT, TCPLOCALIP, TCPLOCALHOST, TCPREMOTEPORT, TCPREMOTEIP,
-// TCPREMOTEHOST, TCPREMOTEINFO.
+// TCPREMOTEHOST, TCPREMOTEINFO. IPv6 as Debian's ucspi-tcp-ipv6 tcpclient: PROTO=TCP and dotted
+// addresses for an IPv4 (or v4-mapped) connection unless -6, else PROTO=TCP6 and IPv6 text; unlike
+// its tcpserver, no TCP6* variables.
 import { EnvChanges } from '../pathexec';
+import { endpointOf } from '../server/address';
 
 export interface ConnectionEnds {
+  /** Node's address text ('127.0.0.1', '::ffff:127.0.0.1', 'fe80::1%eth0'). */
   readonly localIp: string;
   readonly localPort: number;
   readonly remoteIp: string;
@@ -16,6 +20,8 @@ export interface EnvironmentOptions {
   readonly remoteHost: boolean;
   readonly remoteInfo: boolean;
   readonly infoTimeoutSeconds: number;
+  /** -6: IPv6 form (PROTO=TCP6) even for an IPv4 connection. */
+  readonly ipv6Form?: boolean;
 }
 
 /** The lookups the environment needs (DNS PTR, ident); injectable for tests. */
@@ -39,22 +45,34 @@ async function hostVariable(lookups: Lookups, ip: string): Promise<string | null
   }
 }
 
-/** The environment edits for a connection; `connected` runs where 0.88 prints its -v line. */
+/** An address as the environment shows it: dotted or IPv6 text (Node's text when it is neither). */
+function shown(nodeText: string, ipv6Form: boolean): { text: string; ipv4: boolean } {
+  return endpointOf(nodeText, ipv6Form) ?? { text: nodeText, ipv4: !nodeText.includes(':') };
+}
+
+/**
+ * The environment edits for a connection; `connected` runs where 0.88 prints its -v line and gets
+ * the remote address as the environment shows it.
+ */
 export async function connectionEnvironment(
   ends: ConnectionEnds,
   opts: EnvironmentOptions,
   lookups: Lookups,
-  connected: () => void,
+  connected: (remoteIp: string) => void,
 ): Promise<EnvChanges> {
+  const ipv6Form = opts.ipv6Form ?? false;
+  const local = shown(ends.localIp, ipv6Form);
+  const remote = shown(ends.remoteIp, ipv6Form);
   const env = new EnvChanges();
-  env.set('PROTO', 'TCP');
+  // the C variant decides by the local address alone (an IPv4 socket's peer is IPv4 too)
+  env.set('PROTO', local.ipv4 && !ipv6Form ? 'TCP' : 'TCP6');
   env.set('TCPLOCALPORT', String(ends.localPort));
-  env.set('TCPLOCALIP', ends.localIp);
-  env.put('TCPLOCALHOST', opts.localName ?? (await hostVariable(lookups, ends.localIp)));
+  env.set('TCPLOCALIP', local.text);
+  env.put('TCPLOCALHOST', opts.localName ?? (await hostVariable(lookups, local.text)));
   env.set('TCPREMOTEPORT', String(ends.remotePort));
-  env.set('TCPREMOTEIP', ends.remoteIp);
-  connected();
-  env.put('TCPREMOTEHOST', opts.remoteHost ? await hostVariable(lookups, ends.remoteIp) : null);
+  env.set('TCPREMOTEIP', remote.text);
+  connected(remote.text);
+  env.put('TCPREMOTEHOST', opts.remoteHost ? await hostVariable(lookups, remote.text) : null);
   const info = opts.remoteInfo
     ? await lookups.remoteInfo({
         localIp: ends.localIp,

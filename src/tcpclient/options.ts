@@ -1,13 +1,18 @@
 // tcpclient's command line as 0.88 reads it: sgetopt letters dDvqQhHrRi:p:t:T:l:, numbers by
-// scan_ulong, -i by ip4_scan, later options overriding earlier ones.
+// scan_ulong, later options overriding earlier ones; plus the IPv6 variant's -4, -6, -I interface,
+// and -i read by its scan_ip6 (IPv6, or IPv4 as ip4_scan reads it).
 import { getopt, GetoptProblem } from '../getopt';
 import { scanNumber, scanUlong } from '../scan';
+import { formatIp4, scanIp4 } from '../dns/address';
+import { LocalIp, scanLocalIp } from './address';
 
+// 0.88's usage line: IPv4-only use stays byte-identical (the IPv6 variant's adds -46 and -I)
 export const TCPCLIENT_USAGE =
   'tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program';
 
 export interface ClientOptions {
-  localIp: string;
+  /** -i: dotted IPv4 or IPv6 text; null when not given (or `::`): any. */
+  localIp: LocalIp;
   localPort: number;
   /** Connect deadlines in seconds: first pass, second pass (-T x+y). */
   connectTimeouts: [number, number];
@@ -20,6 +25,12 @@ export interface ClientOptions {
   /** false with -D: TCP_NODELAY. */
   delay: boolean;
   verbosity: number;
+  /** -4: IPv4 sockets only, A records only, `0` is 127.0.0.1. */
+  ipv4Only: boolean;
+  /** -6: PROTO=TCP6 and IPv6 text even for IPv4 connections (and `0` is ::1). */
+  ipv6Form: boolean;
+  /** -I: interface for scoped (link-local) IPv6 addresses. */
+  interfaceName: string | null;
 }
 
 export type ParsedCommandLine =
@@ -27,21 +38,10 @@ export type ParsedCommandLine =
   | { readonly kind: 'getopt'; readonly problem: GetoptProblem }
   | { readonly kind: 'usage'; readonly verbosity: number };
 
-/** ip4_scan: four dot-separated runs of digits, each taken mod 256; trailing bytes ignored. */
+/** 0.88's ip4_scan on -i: four dot-separated runs of digits, each mod 256; trailing bytes ignored. */
 export function scanIp4Prefix(s: string): string | null {
-  const parts: number[] = [];
-  let rest = s;
-  for (let i = 0; i < 4; i++) {
-    if (i > 0) {
-      if (rest[0] !== '.') return null;
-      rest = rest.slice(1);
-    }
-    const { value, length } = scanUlong(rest);
-    if (length === 0) return null;
-    parts.push(Number(value % 256n));
-    rest = rest.slice(length);
-  }
-  return parts.join('.');
+  const r = scanIp4(s);
+  return r ? formatIp4(r.ip) : null;
 }
 
 /** -T x+y: leading digits, an optional '+', leading digits (x alone means x+0). */
@@ -54,7 +54,7 @@ export function scanConnectTimeouts(s: string): [number, number] {
 
 export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
   const options: ClientOptions = {
-    localIp: '0.0.0.0',
+    localIp: null,
     localPort: 0,
     connectTimeouts: [2, 58],
     remoteHost: true,
@@ -62,8 +62,11 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     infoTimeout: 26,
     delay: true,
     verbosity: 1,
+    ipv4Only: false,
+    ipv6Form: false,
+    interfaceName: null,
   };
-  const parsed = getopt(args, 'dDvqQhHrRi:p:t:T:l:');
+  const parsed = getopt(args, '46dDvqQhHrRi:p:t:T:l:I:');
   for (const { letter, arg = '' } of parsed.options) {
     switch (letter) {
       case 'd': options.delay = true; break;
@@ -79,11 +82,14 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       case 'p': options.localPort = scanNumber(arg, 16); break;
       case 't': options.infoTimeout = scanNumber(arg); break;
       case 'T': options.connectTimeouts = scanConnectTimeouts(arg); break;
+      case '4': options.ipv4Only = true; break;
+      case '6': options.ipv6Form = true; break;
+      case 'I': options.interfaceName = arg; break;
       case 'i': {
-        const ip = scanIp4Prefix(arg);
+        const scanned = scanLocalIp(arg);
         // 0.88 calls usage() right here, while the usage line can still be printed
-        if (ip === null) return { kind: 'usage', verbosity: 1 };
-        options.localIp = ip;
+        if (scanned === null) return { kind: 'usage', verbosity: 1 };
+        options.localIp = scanned.ip;
         break;
       }
     }
