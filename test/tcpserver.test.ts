@@ -85,6 +85,7 @@ describe('tcpserver serving', () => {
     assert.match(env.get('TCPREMOTEPORT') ?? '', /^\d+$/);
     assert.equal(env.has('TCPREMOTEHOST'), false);
     assert.equal(env.has('TCPREMOTEINFO'), false);
+    await s.waitForLines(/^tcpserver: status: 0\/40$/, 2); // the one after the end line
     const end = await s.waitForLine(/^tcpserver: end \d+ status 0$/);
     const pid = end.split(' ')[2];
     const rport = env.get('TCPREMOTEPORT');
