@@ -6,6 +6,7 @@ import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
 import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from '../server/host';
 import { Listener, ListenError, openListener } from '../server/listener';
+import { environWithPerIpLimit, serverLimits } from '../server/limits';
 import { ServerLog } from '../server/log';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
@@ -68,9 +69,10 @@ export async function main(): Promise<void> {
   const port = portForOperand(portOperand);
   if (port === null) diag.fatal(`unable to figure out port number for ${portOperand}`);
   if (program.length === 0) diag.usage();
+  if (options.perIpLimit === 'invalid') diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
-  const environ = rawEnviron();
+  const environ = environWithPerIpLimit(rawEnviron(), options);
   const launcher = makeLauncher(rawEnv('PATH'), environ);
 
   let address: ListenAddress;
@@ -84,7 +86,8 @@ export async function main(): Promise<void> {
   const scopeId = options.interfaceName === null ? 0 : interfaceIndex(options.interfaceName);
 
   const log = new ServerLog(diag);
-  const server = new ConnectionServer({ options, program, environ, launcher, log });
+  const limits = serverLimits(environ, options);
+  const server = new ConnectionServer({ options, program, environ, launcher, log, limits });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {

@@ -9,10 +9,11 @@ import { ip4ForName, ip6ForName, nameForIp } from '../dns';
 import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
+import type { LimitedConnection } from './limits';
 import type { ConnectionFacts } from './log';
 import type { ServerOptions } from './options';
 
-export interface Connection extends ConnectionFacts {
+export interface Connection extends ConnectionFacts, LimitedConnection {
   readonly socket: Socket;
   readonly fd: number;
   /** The IPv6 variant's view: PROTO=TCP6 and IPv6 text (an IPv6 client, or any client with -6). */
@@ -139,6 +140,7 @@ export const rules: Step = (c, o) => {
     const decision = interpretRuleData(match.data);
     if (decision.deny) c.deny = true;
     for (const [name, value] of decision.env) c.env.set(name, value);
+    c.ruleEnv = decision.env;
   } catch (err) {
     throw new Drop(`unable to read ${file}: ${errorText(err)}`);
   } finally {

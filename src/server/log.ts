@@ -42,14 +42,15 @@ export class ServerLog {
     if (this.verbosity >= 2) this.diag.line(`tcpserver: pid ${pid} from ${remoteIp}`);
   }
 
-  verdict(deny: boolean, pid: number, f: ConnectionFacts): void {
+  /** `suffix`: the tcpserver-limits patch's reason for a deny (` MAXCONNIP:5`), with its space. */
+  verdict(deny: boolean, pid: number, f: ConnectionFacts, suffix = ''): void {
     if (this.verbosity < 2) return;
     const k = f.proto6;
     const local = `${safeField(f.localHost ?? '', k)}:${safeField(f.localIp, k)}:${safeField(String(f.localPort), k)}`;
     const remote =
       `${safeField(f.remoteHost ?? '', k)}:${safeField(f.remoteIp, k)}:` +
       `${safeField(f.remoteInfo ?? '', k)}:${safeField(String(f.remotePort), k)}`;
-    this.diag.line(`tcpserver: ${deny ? 'deny' : 'ok'} ${pid} ${local} ${remote}`);
+    this.diag.line(`tcpserver: ${deny ? 'deny' : 'ok'} ${pid} ${local} ${remote}${suffix}`);
   }
 
   end(pid: number, waitStatus: number): void {

@@ -5,8 +5,9 @@ import { scanNumber } from '../scan';
 
 export const TCPSERVER_USAGE =
   'tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program';
-// 0.88's letters plus the IPv6 variant's -4, -6 and -I interface
-const LETTERS = '46dDvqQhHrR1UXx:t:u:g:l:b:B:c:I:pPoO';
+// 0.88's letters plus the IPv6 variant's -4, -6 and -I interface, and -C (ipsvd's and s6's letter
+// for the per-address limit, free in 0.88)
+const LETTERS = '46dDvqQhHrR1UXx:t:u:g:l:b:B:c:C:I:pPoO';
 
 export interface ServerOptions {
   verbosity: 0 | 1 | 2;
@@ -34,6 +35,20 @@ export interface ServerOptions {
   ipv6Form: boolean;
   /** -I: interface for the scope of link-local addresses. */
   interfaceName: string | null;
+  /** -C n[:message]: MAXCONNIP=n (and DIEMSG=message); 'invalid' when n is not a number. */
+  perIpLimit: PerIpLimit | 'invalid' | null;
+}
+
+export interface PerIpLimit {
+  readonly count: number;
+  readonly message: string | null;
+}
+
+/** -C's argument: decimal digits, then nothing or ':' and the message. */
+export function parsePerIpLimit(arg: string): PerIpLimit | 'invalid' {
+  const m = /^(\d+)(?::([^]*))?$/.exec(arg);
+  if (!m) return 'invalid';
+  return { count: scanNumber(m[1], 64), message: m[2] ?? null };
 }
 
 export interface ServerArgs {
@@ -63,6 +78,7 @@ export function defaultServerOptions(): ServerOptions {
     ipv4Only: false,
     ipv6Form: false,
     interfaceName: null,
+    perIpLimit: null,
   };
 }
 
@@ -106,6 +122,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       case '4': o.ipv4Only = true; break;
       case '6': o.ipv6Form = true; break;
       case 'I': o.interfaceName = arg; break;
+      case 'C': o.perIpLimit = parsePerIpLimit(arg); break;
     }
   }
   return { options: o, operands, problem };

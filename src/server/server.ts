@@ -5,8 +5,10 @@ import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
 import { EnvChanges } from '../pathexec';
 import { endpointOf } from './address';
+import type { Admission } from '../limits';
 import { Connection, Drop, Step, STEPS } from './connection';
 import type { Launcher } from './children';
+import { limitsStep, ServerLimits } from './limits';
 import type { Listener } from './listener';
 import type { ServerLog } from './log';
 import type { ServerOptions } from './options';
@@ -46,6 +48,8 @@ export interface ServerParts {
   readonly launcher: Launcher;
   readonly log: ServerLog;
   readonly steps?: readonly Step[];
+  /** connection limits (MAXCONNIP ...): a step after the rules, counts released as children end */
+  readonly limits?: ServerLimits;
 }
 
 export class ConnectionServer {
@@ -54,9 +58,11 @@ export class ConnectionServer {
   private readonly numbers = new ConnectionNumbers();
   private readonly steps: readonly Step[];
   private localPort = 0;
+  /** the places in the limit counts of running children, by pid */
+  private readonly admissions = new Map<number, Admission>();
 
   constructor(private readonly parts: ServerParts) {
-    this.steps = parts.steps ?? STEPS;
+    this.steps = parts.steps ?? (parts.limits ? [...STEPS, limitsStep(parts.limits)] : STEPS);
     parts.launcher.onExit = (pid, status) => this.ended(pid, status);
   }
 
@@ -79,6 +85,11 @@ export class ConnectionServer {
   }
 
   private ended(pid: number, status: number): void {
+    const admission = this.admissions.get(pid);
+    if (admission) {
+      this.admissions.delete(pid);
+      admission.release();
+    }
     this.parts.log.end(pid, status);
     if (this.children > 0) this.children--;
     this.parts.log.status(this.children, this.parts.options.limit);
@@ -129,6 +140,7 @@ export class ConnectionServer {
     try {
       for (const step of this.steps) await step(c, options);
     } catch (err) {
+      c.admission?.release();
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
       log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
@@ -139,8 +151,11 @@ export class ConnectionServer {
     if (c.deny) {
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
-      log.verdict(true, n, c);
-      c.socket.destroy();
+      log.verdict(true, n, c, c.refusal?.suffix);
+      // a refused client does not keep its -c slot: the delayed close (bounded) is the limits'
+      const closer = this.parts.limits?.engine.closer;
+      if (c.refusal && closer) closer.close(c.socket, c.refusal.dieMsg, c.refusal.delay);
+      else c.socket.destroy();
       this.ended(n, EXIT_DENIED);
       return;
     }
@@ -155,6 +170,7 @@ export class ConnectionServer {
         fd: c.fd,
       });
     } catch (err) {
+      c.admission?.release();
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
       log.verdict(false, n, c);
@@ -163,6 +179,8 @@ export class ConnectionServer {
       this.ended(n, EXIT_DROPPED);
       return;
     }
+    // the launcher reports the exit on a later turn of the event loop, never before this line
+    if (c.admission) this.admissions.set(pid, c.admission);
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
     c.socket.destroy();
