@@ -199,6 +199,15 @@ test('error lines: IPv6 text, dotted for v4-mapped; address family mismatches as
     stdout: '',
     stderr: 'tcpclient: fatal: unable to bind socket: address not available\n',
   });
+  // link-local needs a scope: the kernel refuses one without (-I gives it)
+  assert.deepEqual(await compare6(['fe80::1', closedPort, 'true']), {
+    status: 111,
+    stdout: '',
+    stderr: 'tcpclient: unable to connect to fe80::1 port CLOSED: invalid argument\n',
+  });
+  const scoped = await compare6(['-I', 'lo', 'fe80::1', closedPort, 'true']);
+  assert.equal(scoped.status, 111);
+  assert.match(scoped.stderr, /^tcpclient: unable to connect to fe80::1 port CLOSED: (?!invalid argument)/);
   // an unparsable -i: usage, exit 100 (the usage line itself is 0.88's, not the variant's)
   const bad = await mine(['-i', 'fe80:', '0', closedPort, 'true']);
   assert.equal(bad.status, 100);
