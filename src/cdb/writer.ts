@@ -1,6 +1,8 @@
 // cdb writer (cdb_make.c), byte-identical to the C one: records in insertion order from offset
 // 2048, then the 256 hash tables (2 slots per record, linear probing in insertion order), then the
-// header at offset 0. Per record only (hash, position) is kept, in typed arrays.
+// header at offset 0. Per record only (hash, position) is kept, in typed arrays; records can be
+// written in place into the writer's buffer (recordSpace, commitRecord), which tcprules' byte
+// parser does to avoid a string or an object per line.
 import { writeSync } from 'node:fs';
 import { cdbHash, cdbHashLatin1 } from './hash';
 
@@ -75,17 +77,28 @@ export class MemoryOutput implements CdbOutput {
   }
 }
 
-// Host byte order, to hand a Uint32Array of little-endian words to the output without converting.
+// Host byte order, to hand an Int32Array of little-endian words to the output without converting.
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** Records are buffered and handed to the output in pieces of this size (one write each). */
+const RECORD_BUFFER = 1 << 20;
+
+function grown(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 export class CdbWriter {
-  private hashes = new Uint32Array(1024);
-  private positions = new Uint32Array(1024);
+  // hash and file position of each record, in insertion order; int32 (read back with >>> 0 where
+  // it matters) so that the hot loops stay in small integers
+  private hashes: Int32Array = new Int32Array(1024);
+  private positions: Int32Array = new Int32Array(1024);
   private count = 0;
+  /** File position of the next record (records handed to the output and buffered ones). */
   private position = 2048;
-  /** Records added with addLatin1 and not yet handed to the output, as latin1 strings. */
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private records = Buffer.allocUnsafe(RECORD_BUFFER);
+  private used = 0;
 
   constructor(private readonly out: CdbOutput) {
     out.append(Buffer.alloc(2048));
@@ -96,81 +109,99 @@ export class CdbWriter {
     this.position += n;
   }
 
-  private track(hash: number, size: number): void {
-    if (this.count === this.hashes.length) {
-      const grow = (a: Uint32Array) => {
-        const b = new Uint32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.hashes = grow(this.hashes);
-      this.positions = grow(this.positions);
+  /**
+   * Room for one record of at most `size` bytes (its 8 bytes of lengths included), to be written
+   * in place: the caller puts key and data at `recordStart + 8` of the buffer returned, then calls
+   * commitRecord. What is written there without a commit is overwritten by the next record.
+   */
+  recordSpace(size: number): Buffer {
+    if (size > this.records.length - this.used) {
+      this.flushRecords();
+      if (size > this.records.length) this.records = Buffer.allocUnsafe(size);
     }
-    const start = this.position;
-    this.advance(size);
+    return this.records;
+  }
+
+  /** Where recordSpace's record starts in its buffer. */
+  get recordStart(): number {
+    return this.used;
+  }
+
+  /** Complete the record written after recordSpace: `hash` is cdbHash of its key (any 32 bits). */
+  commitRecord(hash: number, keyLength: number, dataLength: number): void {
+    const size = 8 + keyLength + dataLength;
+    if (this.count === this.hashes.length) {
+      this.hashes = grown(this.hashes);
+      this.positions = grown(this.positions);
+    }
     this.hashes[this.count] = hash;
-    this.positions[this.count] = start;
+    this.positions[this.count] = this.position;
+    this.advance(size);
     this.count++;
+    const b = this.records;
+    const at = this.used;
+    b[at] = keyLength;
+    b[at + 1] = keyLength >>> 8;
+    b[at + 2] = keyLength >>> 16;
+    b[at + 3] = keyLength >>> 24;
+    b[at + 4] = dataLength;
+    b[at + 5] = dataLength >>> 8;
+    b[at + 6] = dataLength >>> 16;
+    b[at + 7] = dataLength >>> 24;
+    this.used += size;
   }
 
   add(key: Uint8Array, data: Uint8Array): void {
-    this.flushPending();
-    this.track(cdbHash(key), 8 + key.length + data.length);
-    const lengths = Buffer.allocUnsafe(8);
-    lengths.writeUInt32LE(key.length, 0);
-    lengths.writeUInt32LE(data.length, 4);
-    this.out.append(lengths);
-    this.out.append(key);
-    this.out.append(data);
+    const b = this.recordSpace(8 + key.length + data.length);
+    b.set(key, this.used + 8);
+    b.set(data, this.used + 8 + key.length);
+    this.commitRecord(cdbHash(key), key.length, data.length);
   }
 
-  /**
-   * add() for byte strings held as latin1 JS strings (one char per byte). tcprules' hot path:
-   * records are joined into one string and converted to bytes once per 64 KiB, because a
-   * string-to-Buffer conversion per record cost more than the rest of tcprules together.
-   */
+  /** add() for byte strings held as latin1 JS strings (one char per byte). */
   addLatin1(key: string, data: string): void {
-    const k = key.length;
-    const d = data.length;
-    this.track(cdbHashLatin1(key), 8 + k + d);
-    // the two little-endian lengths, one char per byte
-    this.pending.push(
-      String.fromCharCode(k & 255, (k >>> 8) & 255, (k >>> 16) & 255, k >>> 24, d & 255, (d >>> 8) & 255, (d >>> 16) & 255, d >>> 24),
-      key,
-      data,
-    );
-    this.pendingBytes += 8 + k + d;
-    if (this.pendingBytes >= 1 << 16) this.flushPending();
+    const b = this.recordSpace(8 + key.length + data.length);
+    // a loop, not Buffer.write: the strings are short, and a native call each cost more
+    let o = this.used + 8;
+    for (let i = 0; i < key.length; i++) b[o++] = key.charCodeAt(i);
+    for (let i = 0; i < data.length; i++) b[o++] = data.charCodeAt(i);
+    this.commitRecord(cdbHashLatin1(key), key.length, data.length);
   }
 
-  private flushPending(): void {
-    if (this.pending.length === 0) return;
-    this.out.append(Buffer.from(this.pending.join(''), 'latin1'));
-    this.pending = [];
-    this.pendingBytes = 0;
+  private flushRecords(): void {
+    if (this.used === 0) return;
+    this.out.append(this.records.subarray(0, this.used));
+    this.used = 0;
   }
 
   /** Write the hash tables and the header. */
   finish(): void {
-    this.flushPending();
+    this.flushRecords();
     const n = this.count;
     const hashes = this.hashes;
     const positions = this.positions;
-    const perTable = new Uint32Array(256);
+    const perTable = new Int32Array(256);
     for (let i = 0; i < n; i++) perTable[hashes[i] & 255]++;
-    // bucket the records by table, keeping insertion order within each table
-    const start = new Uint32Array(257);
-    for (let t = 0; t < 256; t++) start[t + 1] = start[t] + perTable[t];
-    const order = new Uint32Array(n);
-    const fill = start.slice(0, 256);
-    for (let i = 0; i < n; i++) order[fill[hashes[i] & 255]++] = i;
+    // the records bucketed by table, in insertion order within each table: first[t] is where
+    // table t's records begin
+    const first = new Int32Array(257);
+    for (let t = 0; t < 256; t++) first[t + 1] = first[t] + perTable[t];
+    const sortedHashes = new Int32Array(n);
+    const sortedPositions = new Int32Array(n);
+    const fill = first.slice(0, 256);
+    for (let i = 0; i < n; i++) {
+      const k = fill[hashes[i] & 255]++;
+      sortedHashes[k] = hashes[i];
+      sortedPositions[k] = positions[i];
+    }
 
-    const header = Buffer.alloc(2048);
+    // a table as (hash, position) word pairs, 2 slots per record, built in one buffer reused for
+    // every table (it stays in the cache while probed); position 0 never occurs (records start at
+    // 2048), so it marks an empty slot
     let largest = 0;
     for (let t = 0; t < 256; t++) largest = Math.max(largest, perTable[t]);
-    // a table as (hash, position) word pairs; position 0 never occurs (records start at 2048), so
-    // it marks an empty slot
-    const words = new Uint32Array(largest * 2 * 2);
+    const words = new Int32Array(largest * 2 * 2);
+    const header = Buffer.alloc(2048);
     for (let t = 0; t < 256; t++) {
       const slots = perTable[t] * 2;
       header.writeUInt32LE(this.position, t * 8);
@@ -178,15 +209,14 @@ export class CdbWriter {
       if (slots === 0) continue;
       const table = words.subarray(0, slots * 2);
       table.fill(0);
-      for (let k = start[t]; k < start[t + 1]; k++) {
-        const i = order[k];
-        const h = hashes[i];
+      for (let k = first[t]; k < first[t + 1]; k++) {
+        const h = sortedHashes[k];
         let slot = (h >>> 8) % slots;
         while (table[slot * 2 + 1] !== 0) slot = slot + 1 === slots ? 0 : slot + 1;
         table[slot * 2] = h;
-        table[slot * 2 + 1] = positions[i];
+        table[slot * 2 + 1] = sortedPositions[k];
       }
-      const bytes = Buffer.from(table.buffer, table.byteOffset, slots * 8);
+      const bytes = Buffer.from(table.buffer, table.byteOffset, table.byteLength);
       if (!LITTLE_ENDIAN) bytes.swap32();
       this.advance(bytes.length);
       this.out.append(bytes);

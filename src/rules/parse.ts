@@ -76,10 +76,12 @@ export function expandAddress(address: string, line: string): string[] {
   const nextDot = address.indexOf('.', dash + 1);
   const right = nextDot < 0 ? address.length : nextDot;
   const bot = rangeBound(address.slice(left, dash), line);
-  let top = rangeBound(address.slice(dash + 1, right), line);
-  if (top > 255n) top = 255n;
+  const top = rangeBound(address.slice(dash + 1, right), line);
   const keys: string[] = [];
-  for (let n = bot; n <= top; n++) keys.push(address.slice(0, left) + n.toString() + address.slice(right));
+  if (bot > 255n) return keys; // top is clamped to 255: no key
+  const head = address.slice(0, left);
+  const tail = address.slice(right);
+  for (let n = Number(bot), last = top > 255n ? 255 : Number(top); n <= last; n++) keys.push(head + n + tail);
   return keys;
 }
 
