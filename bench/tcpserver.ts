@@ -2,6 +2,7 @@
 // and 40 concurrent clients, bulk throughput, and memory. Loopback only, bounded in time.
 //
 //   npm run build && node dist/bench/tcpserver.js [seconds-per-point]
+//   npm run build && node dist/bench/tcpserver.js [seconds-per-point] limits   (ours, limits off vs on)
 import { spawn, ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -17,9 +18,9 @@ interface Server {
   port: number;
 }
 
-function start(bin: string, args: string[]): Promise<Server> {
+function start(bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(bin, ['-1', '-q', '-R', '-H', '-l', 'bench', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(bin, ['-1', '-q', '-R', '-H', '-l', 'bench', ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
     let out = '';
     proc.stdout!.on('data', (d) => {
       out += d;
@@ -147,4 +148,42 @@ async function main(): Promise<void> {
   console.log(rows.join('\n'));
 }
 
-void main();
+/**
+ * What the connection limits cost on the hot path: ours without any limit (nothing is counted)
+ * against ours with MAXCONNIP, MAXCONNC and MAXRATEIP set high enough never to refuse (every
+ * connection is keyed, counted, rate-checked and released), alternating halves as above.
+ */
+async function limitsMain(): Promise<void> {
+  const clients = 10;
+  const args = ['-c', '100', '-b', '100', '127.0.0.1', '0', 'true'];
+  const onEnv = { ...process.env, MAXCONNIP: '1000', MAXCONNC: '1000', MAXRATEIP: '100000000/1' };
+  const off = await start(OURS, args);
+  const on = await start(OURS, args, onEnv);
+  await load(off.port, clients, 0.5);
+  await load(on.port, clients, 0.5);
+  const cpu0 = [cpuMs(off.proc.pid!), cpuMs(on.proc.pid!)];
+  const runs: Load[][] = [[], []];
+  for (let half = 0; half < 4; half++) {
+    runs[0].push(await load(off.port, clients, SECONDS / 4));
+    runs[1].push(await load(on.port, clients, SECONDS / 4));
+  }
+  const count = (r: Load[]) => r.reduce((n, x) => n + x.count, 0);
+  const cpu = [(cpuMs(off.proc.pid!) - cpu0[0]) / count(runs[0]), (cpuMs(on.proc.pid!) - cpu0[1]) / count(runs[1])];
+  const mean = (r: Load[], f: (x: Load) => number) => r.reduce((n, x) => n + f(x), 0) / r.length;
+  const fmt = (x: number, d = 0) => x.toFixed(d);
+  const row = (name: string, f: (x: Load) => number, d = 0) =>
+    `| ${name} | ${fmt(mean(runs[0], f), d)} | ${fmt(mean(runs[1], f), d)} | ${fmt(mean(runs[1], f) / mean(runs[0], f), 2)} |`;
+  const errors = runs.map((r) => r.reduce((n, x) => n + x.errors, 0));
+  await stop(off);
+  await stop(on);
+  console.log(`tcpserver limits off vs on, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${SECONDS} s per side, ${clients} clients, program \`true\`, -c 100 -b 100 -R -H -l bench; on: MAXCONNIP=1000 MAXCONNC=1000 MAXRATEIP=100000000/1\n`);
+  console.log(['| measure | limits off | limits on | ratio (on/off) |', '|---|---|---|---|',
+    row(`connections/s, ${clients} clients`, (x) => x.rate),
+    `| server CPU µs per connection | ${fmt(cpu[0] * 1000)} | ${fmt(cpu[1] * 1000)} | ${fmt(cpu[1] / cpu[0], 2)} |`,
+    row('latency p50 ms', (x) => x.p50, 2),
+    row('latency p90 ms', (x) => x.p90, 2),
+    `| failed connections | ${errors[0]} | ${errors[1]} | |`,
+  ].join('\n'));
+}
+
+void (process.argv[3] === 'limits' ? limitsMain() : main());
