@@ -6,8 +6,7 @@ import { getoptProblemMessage } from '../getopt';
 import { Diagnostics } from '../messages';
 import { programPath, rawArgs } from '../rawproc';
 import { portForOperand } from '../services';
-import { parseIp6 } from '../dns/address';
-import { addressText, ip6Literal, thisHost } from '../tcpclient/address';
+import { addressesForHost, thisHost } from '../tcpclient/address';
 import { connectFirst } from '../tcpclient/connect';
 import { connectionEnvironment, Lookups } from '../tcpclient/environment';
 import { runProgramOnSocket } from '../tcpclient/handover';
@@ -19,20 +18,6 @@ const lookups: Lookups = {
   nameForIp: async (ip) => (await import('../dns')).nameForIp(ip),
   remoteInfo: async (q) => (await import('../ident')).remoteInfo(q),
 };
-
-/**
- * The addresses to try, as the error lines print them. 0.88's reading for IPv4 (numeric names
- * without DNS, A records); IPv6 literals without DNS; names get AAAA then A records (A only
- * with -4), every address tried in turn. Rejects when the lookup failed.
- */
-async function addressesFor(host: string, ipv4Only: boolean): Promise<string[]> {
-  if (host === '127.0.0.1' || host === '::1') return [host];
-  const literal = ip6Literal(host);
-  if (literal !== null) return [literal];
-  const dns = await import('../dns');
-  if (ipv4Only || /^[0-9.[\]]*$/.test(host)) return dns.ip4ForHostOperand(host);
-  return (await dns.ip6ForHostOperand(host)).map((ip) => addressText(parseIp6(ip) as Buffer));
-}
 
 export async function main(): Promise<void> {
   rememberInheritedDescriptors();
@@ -57,7 +42,7 @@ export async function main(): Promise<void> {
 
   let addresses: string[];
   try {
-    addresses = await addressesFor(host, options.ipv4Only);
+    addresses = await addressesForHost(host, options.ipv4Only);
   } catch (err) {
     diag.fatal(`temporarily unable to figure out IP address for ${host}: ${errorText(err)}`);
   }

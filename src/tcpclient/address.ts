@@ -51,6 +51,21 @@ export function ip6Literal(host: string): string | null {
   return ip ? addressText(ip) : null;
 }
 
+/**
+ * The addresses to try, as the error lines print them. 0.88's reading for IPv4 (numeric names
+ * without DNS, A records); IPv6 literals without DNS; names get AAAA then A records (A only
+ * with -4), every address tried in turn. [] is "no IP address"; rejects when the lookup failed.
+ */
+export async function addressesForHost(host: string, ipv4Only: boolean): Promise<string[]> {
+  if (host === '127.0.0.1' || host === '::1') return [host];
+  const literal = ip6Literal(host);
+  if (literal !== null) return [literal];
+  // the resolver loads only when a name needs it (start-up cost)
+  const dns = await import('../dns');
+  if (ipv4Only || /^[0-9.[\]]*$/.test(host)) return dns.ip4ForHostOperand(host);
+  return (await dns.ip6ForHostOperand(host)).map((ip) => addressText(parseIp6(ip) as Buffer));
+}
+
 /** How Node is to open one attempt's socket. */
 export type SocketPlan =
   | { readonly kind: 'socket'; readonly family: 4 | 6; readonly host: string; readonly localAddress: string }
