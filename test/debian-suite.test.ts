@@ -4,10 +4,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { DnsTestServer } from './support/dns-server';
 import { ours, run } from './support/programs';
 
 const MESSAGE = 'a01 hello\na02 bye\n';
+
+// tcpserver looks up TCPREMOTEHOST by default (-h): a test DNS server that knows no names answers
+// it, so nothing reaches the machine's resolver
+let dns: DnsTestServer;
+before(async () => {
+  dns = await DnsTestServer.start({});
+});
+after(() => dns?.close());
 
 /** tcpserver -vR -- ADDR PORT printf -- MESSAGE, as the suite starts it; resolves once its first stderr line is in. */
 function startSuiteServer(addr: string): Promise<{ port: number; firstLine: string; stop: () => Promise<number | null> }> {
@@ -15,7 +24,7 @@ function startSuiteServer(addr: string): Promise<{ port: number; firstLine: stri
     // the suite picks a free port itself; -1 tells us the kernel's choice instead
     const proc = spawn(ours('tcpserver'), ['-1', '-vR', '--', addr, '0', 'printf', '--', MESSAGE], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C.UTF-8', DNSCACHEIP: '127.0.0.1' },
+      env: { ...process.env, LC_ALL: 'C.UTF-8', DNSCACHEIP: dns.address },
     });
     let out = '';
     let err = '';
@@ -57,7 +66,7 @@ for (const [family, addr] of [['4', '127.0.0.1'], ['6', '::1']] as const) {
     it('test_server_client_spew: tcpclient reads the message from fd 6', async () => {
       const s = await startSuiteServer(addr);
       const r = await run(ours('tcpclient'), ['-R', '--', addr, String(s.port), 'sh', '-c', 'set -e; exec <&6; exec cat'], {
-        env: { ...process.env, DNSCACHEIP: '127.0.0.1' },
+        env: { ...process.env, DNSCACHEIP: dns.address },
       });
       assert.equal(r.stdout.toString(), MESSAGE);
       assert.equal(r.status, 0);

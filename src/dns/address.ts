@@ -125,6 +125,15 @@ export function parseIp6(s: string): Buffer | null {
   return r && r.length === s.length ? r.ip : null;
 }
 
+/**
+ * An IPv6 literal as users write it on a command line, bare or in brackets (`::1`, `[::1]`, `::`,
+ * `fe80::1`): the address, or null when the text has no ':' or does not parse.
+ */
+export function parseIp6Literal(text: string): Buffer | null {
+  const bare = /^\[(.*)\]$/.exec(text)?.[1] ?? text;
+  return bare.includes(':') ? parseIp6(bare) : null;
+}
+
 export function formatIp4(ip: Buffer, offset = 0): string {
   return `${ip[offset]}.${ip[offset + 1]}.${ip[offset + 2]}.${ip[offset + 3]}`;
 }

@@ -1,6 +1,6 @@
 // Which address tcpserver listens on, from its host operand.
 import { ip4ForHostOperand, ip6ForHostOperand } from '../dns';
-import { isV4Mapped, parseIp4, parseIp6 } from '../dns/address';
+import { formatIp6, isV4Mapped, parseIp4, parseIp6, parseIp6Literal } from '../dns/address';
 
 export interface ListenAddress {
   /** 4 bytes (an IPv4 socket) or 16 (an IPv6 socket). */
@@ -35,9 +35,8 @@ export async function resolveListenHost(host: string, ipv4Only: boolean): Promis
     if (ips.length === 0) return { none: true };
     return { address: fromBytes(parseIp4(ips[0]) as Buffer, ips[0]) };
   }
-  const bare = /^\[(.*)\]$/.exec(host)?.[1] ?? host;
-  const literal = bare.includes(':') ? parseIp6(bare) : null;
-  if (literal) return { address: fromBytes(literal, bare) };
+  const literal = parseIp6Literal(host);
+  if (literal) return { address: fromBytes(literal, formatIp6(literal)) };
   const ips = await ip6ForHostOperand(host);
   if (ips.length === 0) return { none: true };
   return { address: fromBytes(parseIp6(ips[0]) as Buffer, ips[0]) };

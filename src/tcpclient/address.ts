@@ -3,7 +3,7 @@
 // otherwise); the socket for an attempt follows from the remote and local addresses: an IPv4
 // socket whenever both sides are IPv4 (so IPv4-only use is 0.88's exactly), else an IPv6 socket
 // with IPv4 sides written v4-mapped, as the C variant's IPv6 sockets do.
-import { formatIp4, formatIp6, isV4Mapped, parseIp4, parseIp6, scanIp6 } from '../dns/address';
+import { formatIp4, formatIp6, isV4Mapped, parseIp4, parseIp6, parseIp6Literal, scanIp6 } from '../dns/address';
 
 const LOOPBACK6 = parseIp6('::1') as Buffer;
 /** Interface names Node accepts after '%' (others would make it treat the address as a host name). */
@@ -45,9 +45,7 @@ export function thisHost(flags: { ipv4Only: boolean; ipv6Form: boolean; localIp:
  * the C variant rejects). Null for anything else (numeric IPv4 is left to the resolver's reading).
  */
 export function ip6Literal(host: string): string | null {
-  const bare = /^\[(.*)\]$/.exec(host)?.[1] ?? host;
-  if (!bare.includes(':')) return null;
-  const ip = parseIp6(bare);
+  const ip = parseIp6Literal(host);
   return ip ? addressText(ip) : null;
 }
 
