@@ -35,17 +35,17 @@ describe('limit keys', () => {
   });
   it('an IPv6 address and its /64, the same for every spelling', () => {
     const a = limitKeys('2001:db8:1:2:3:4:5:6');
-    assert.deepEqual(a, { ip: '2001:db8:1:2:3:4:5:6', net: '2001:db8:1:2::/64' });
+    assert.deepEqual(a, { ip: '20010db8000100020003000400050006', net: '20010db800010002/64' });
     assert.deepEqual(limitKeys('2001:0DB8:0001:0002:0003:0004:0005:0006'), a);
     const b = limitKeys('2001:db8::1');
-    assert.equal(b.net, '2001:db8:0:0::/64');
+    assert.equal(b.net, '20010db800000000/64');
     assert.deepEqual(limitKeys('2001:db8:0:0:0:0:0:1'), b);
     assert.equal(limitKeys('2001:db8::2').net, b.net);
     assert.notEqual(limitKeys('2001:db8:0:1::1').net, b.net);
-    assert.equal(limitKeys('::1').net, '0:0:0:0::/64');
+    assert.equal(limitKeys('::1').net, '0000000000000000/64');
   });
   it('keeps a zone apart, and text that is no address is its own key', () => {
-    assert.equal(limitKeys('fe80::1%eth0').ip, 'fe80:0:0:0:0:0:0:1%eth0');
+    assert.equal(limitKeys('fe80::1%eth0').ip, 'fe800000000000000000000000000001%eth0');
     assert.notEqual(limitKeys('fe80::1%eth0').ip, limitKeys('fe80::1%eth1').ip);
     assert.deepEqual(limitKeys('x:y'), { ip: 'x:y', net: 'x:y' });
   });

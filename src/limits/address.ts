@@ -5,7 +5,7 @@
 import { formatIp4, isV4Mapped, parseIp6 } from '../dns/address';
 
 export interface LimitKeys {
-  /** the address itself, in one canonical text form */
+  /** the address itself, in one canonical form (dotted IPv4, or 32 hex digits for IPv6) */
   readonly ip: string;
   /** the /24 (IPv4) or /64 (IPv6) it is in */
   readonly net: string;
@@ -15,12 +15,6 @@ const MAPPED = '::ffff:';
 
 function ip4Keys(ip: string): LimitKeys {
   return { ip, net: ip.slice(0, ip.lastIndexOf('.')) };
-}
-
-function hexGroups(ip: Buffer, from: number, to: number): string {
-  let s = '';
-  for (let i = from; i < to; i += 2) s += (i > from ? ':' : '') + ip.readUInt16BE(i).toString(16);
-  return s;
 }
 
 /**
@@ -38,7 +32,7 @@ export function limitKeys(remoteIp: string): LimitKeys {
   const bytes = parseIp6(zone < 0 ? remoteIp : remoteIp.slice(0, zone));
   if (!bytes) return { ip: remoteIp, net: remoteIp };
   if (isV4Mapped(bytes)) return ip4Keys(formatIp4(bytes, 12));
-  const net = hexGroups(bytes, 0, 8) + '::/64';
-  const ip = hexGroups(bytes, 0, 16) + (zone < 0 ? '' : remoteIp.slice(zone));
-  return { ip, net };
+  // flat hex strings: compact keys for the tables (an IPv6 key never looks like an IPv4 one)
+  const hex = bytes.toString('hex');
+  return { ip: zone < 0 ? hex : hex + remoteIp.slice(zone), net: hex.slice(0, 16) + '/64' };
 }
