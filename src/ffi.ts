@@ -185,8 +185,20 @@ const SIGPIPE = 13;
 const SIGXFSZ = 25;
 const SIGCHLD = 17;
 const SIGTERM = 15;
-// dispositions Node sets to SIG_IGN at start-up, which an exec would otherwise pass on
-const NODE_IGNORED_SIGNALS = [SIGPIPE, SIGXFSZ];
+const SIGUSR1 = 10;
+// dispositions Node sets to SIG_IGN at start-up (and SIGUSR1, see refuseDebuggerSignal), which an
+// exec would otherwise pass on
+const NODE_IGNORED_SIGNALS = [SIGPIPE, SIGXFSZ, SIGUSR1];
+
+/**
+ * SIGUSR1 makes Node open its inspector on 127.0.0.1:9229, where any local user may connect and
+ * run code with this process's privileges; after -u/-g, the service's own uid may send it. Node 20
+ * cannot switch that off (--disable-sigusr1 came later); ignoring the signal at the libc level
+ * replaces the inspector's handler. Programs we start get SIGUSR1 back at its default.
+ */
+export function refuseDebuggerSignal(lib: Libc): void {
+  lib.signal(SIGUSR1, lib.koffi.as(1n, 'void *'));
+}
 
 /** Make a descriptor blocking (programs given a socket expect blocking I/O). */
 export function setBlocking(lib: Libc, fd: number): void {

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
+import { libc } from '../src/ffi';
 import { parseRules } from '../src/rules/parse';
 import { ours, runSync } from './support/programs';
 import { exchange, parseEnvOutput, startServer } from './support/server';
@@ -279,5 +280,21 @@ describe('tcpserver without FFI (child_process fallback)', () => {
     for (const r of results) assert.equal(r.data.toString(), 'ok\n');
     await s.waitForLines(/ end \d+ status 0$/, 3);
     assert.ok(s.lines().every((l) => !l.startsWith('tcpserver: status: 2/')), s.lines().join('\n'));
+  });
+});
+
+describe('tcpserver and SIGUSR1', { skip: !libc() && 'FFI (koffi) not available' }, () => {
+  it("neither opens Node's inspector nor stops serving; programs get SIGUSR1 at its default", async () => {
+    const s = await startServer(TCPSERVER, [...QUIET, '127.0.0.1', '0', 'sh', '-c', 'grep SigIgn /proc/self/status']);
+    await s.waitForLine(/^tcpserver: status: 0\/40$/);
+    s.proc.kill('SIGUSR1');
+    await new Promise((r) => setTimeout(r, 300)); // the inspector would be listening by now
+    const inspector = await exchange(9229, { timeoutMs: 2000 }).catch(() => ({ ending: 'timeout' }));
+    assert.equal(inspector.ending, 'error', 'nothing listens on 127.0.0.1:9229');
+    const r = await exchange(s.port);
+    const ignored = Number.parseInt(r.data.toString().split(/\s+/)[1], 16);
+    assert.equal(ignored & (1 << 9), 0, `SIGUSR1 ignored in the program: ${r.data}`);
+    assert.equal(ignored & (1 << 12), 0, 'SIGPIPE ignored in the program');
+    assert.equal(s.proc.exitCode, null);
   });
 });

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { interfaceIndex, libc } from '../ffi';
+import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { Diagnostics, writeAll } from '../messages';
 import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
@@ -72,6 +72,8 @@ export async function main(): Promise<void> {
   if (options.perIpLimit === 'invalid') diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
+  const lib = libc();
+  if (lib) refuseDebuggerSignal(lib);
   const environ = environWithPerIpLimit(rawEnviron(), options);
   const launcher = makeLauncher(rawEnv('PATH'), environ);
 
