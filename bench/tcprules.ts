@@ -1,6 +1,7 @@
 // Benchmark: tcprules and rules lookups, ours against Debian's C binaries in the same run.
 //
 //   npx tsc -p . && node dist/bench/tcprules.js [lines=1000000] [runs=5] [lookups=1000000] [spawns=500]
+//   (lookups=0 spawns=0: part 1 only)
 //
 // 1. tcprules on a generated rules text of `lines` lines: wall time of the whole process (start-up
 //    included), bin/tcprules vs /usr/bin/tcprules, median of `runs` runs each, alternating.
@@ -9,7 +10,7 @@
 //    process start-up plus one lookup, the cost a run script or a test harness pays.
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CdbReader } from '../src/cdb/reader';
 import { lookupRules, RuleQuery } from '../src/rules/lookup';
@@ -43,6 +44,8 @@ export function rulesText(rng: Rng, n: number): string {
   return out.join('\n') + '\n';
 }
 
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -65,6 +68,7 @@ function main(): void {
     const input = join(dir, 'rules.txt');
     writeFileSync(input, rulesText(new Rng(1), lines));
     console.log(`\n1. tcprules on ${lines} lines (${(readFileSync(input).length / 1e6).toFixed(1)} MB), median of ${runs} runs, wall ms`);
+    const loadBefore = load(); // the machine may be shared: C and ours run alternately
     const cTcprules = C('tcprules');
     const mine: number[] = [];
     const theirs: number[] = [];
@@ -79,6 +83,8 @@ function main(): void {
       console.log(`   C    ${median(theirs).toFixed(0)} ms  (runs: ${theirs.map((x) => x.toFixed(0)).join(' ')}), byte-identical: ${same}`);
       console.log(`   ratio ours/C ${(median(mine) / median(theirs)).toFixed(2)}`);
     } else console.log('   C tcprules not installed: no comparison');
+    console.log(`   load average ${load()} (before: ${loadBefore})`);
+    if (lookups === 0 && spawns === 0) return;
 
     console.log(`\n2. ${lookups} in-process lookupRules on that cdb (file descriptor reads, no mmap)`);
     const rng = new Rng(2);

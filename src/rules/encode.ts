@@ -35,10 +35,9 @@ export function encodeRulesLine(bytes: Uint8Array, start: number, end: number, w
   // the record is never longer than its line plus the 8 bytes of lengths: the ':' goes, "deny"
   // becomes "D\0", "allow" nothing, ",name=DvalueD" becomes "+name=value\0"
   const out = writer.recordSpace(8 + (end - start));
-  const keyStart = writer.recordStart + 8;
-  let o = keyStart;
-  // the key: the address, up to the first ':', copied and hashed (cdbHash in int32 arithmetic,
-  // h * 33 ^ byte); '-' (a range) and '/' (a CIDR prefix) are parse.ts's
+  let o = writer.recordStart + 8;
+  // the key: the address, up to the first ':', copied and hashed (cdbHash of hash.ts, in int32
+  // arithmetic: h * 33 ^ byte); '-' (a range) and '/' (a CIDR prefix) are parse.ts's
   let h = 5381;
   let colon = start;
   for (; colon < end; colon++) {
