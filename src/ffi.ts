@@ -10,6 +10,7 @@ type Fn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 export interface Libc {
   readonly koffi: any;
   posix_spawn: Fn;
+  posix_spawnp: Fn;
   fa_init: Fn;
   fa_destroy: Fn;
   fa_adddup2: Fn;
@@ -50,6 +51,7 @@ export function libc(): Libc | null {
     cached = {
       koffi,
       posix_spawn: f('int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)'),
+      posix_spawnp: f('int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)'),
       fa_init: f('int posix_spawn_file_actions_init(void *fa)'),
       fa_destroy: f('int posix_spawn_file_actions_destroy(void *fa)'),
       fa_adddup2: f('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
@@ -280,6 +282,8 @@ const SPAWN_SETSIGMASK = 0x08;
 export interface SpawnPlan extends ExecPlan {
   /** [from, to] descriptor copies done in the child before exec (dup2 clears close-on-exec). */
   readonly moves: ReadonlyArray<readonly [number, number]>;
+  /** `path` is a name to search in this process's $PATH, inside the child (posix_spawnp). */
+  readonly searchPath?: boolean;
 }
 
 let spawnAttributes: Buffer | undefined;
@@ -335,7 +339,8 @@ export function spawnAsync(lib: Libc, plan: SpawnPlan, strings: CStringCache = N
   const envp = strings.encode(plan.env);
   const pid = [0];
   return new Promise((resolve, reject) => {
-    lib.posix_spawn.async(pid, plan.path, fa, spawnAttr(lib), argv, envp, (err: unknown, rc: number) => {
+    const spawn = plan.searchPath ? lib.posix_spawnp : lib.posix_spawn;
+    spawn.async(pid, plan.path, fa, spawnAttr(lib), argv, envp, (err: unknown, rc: number) => {
       lib.fa_destroy(fa);
       void argv; // kept alive until the child has exec'd
       void envp;

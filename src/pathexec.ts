@@ -74,30 +74,3 @@ export function searchPath(candidates: readonly string[], attempt: (path: string
   }
   return saved || last;
 }
-
-/** searchPath for asynchronous attempts (posix_spawn on the thread pool). */
-export async function searchPathAsync<T>(
-  candidates: readonly string[],
-  attempt: (path: string) => Promise<T>,
-  errnoOfFailure: (err: unknown) => number,
-): Promise<T> {
-  let saved = 0;
-  let last = ENOENT;
-  let lastErr: unknown;
-  let savedErr: unknown;
-  for (const path of candidates) {
-    try {
-      return await attempt(path);
-    } catch (err) {
-      const errno = errnoOfFailure(err);
-      last = errno;
-      lastErr = err;
-      if (errno !== ENOENT) {
-        saved = errno;
-        savedErr = err;
-        if (!RETRYABLE.has(errno)) throw err;
-      }
-    }
-  }
-  throw saved ? savedErr : lastErr ?? Object.assign(new Error('ENOENT'), { code: 'ENOENT', errno: -last });
-}

@@ -10,7 +10,7 @@ import { makeLauncher } from '../src/server/children';
 
 describe('posix_spawn launcher', { skip: !libc() && 'FFI (koffi) not available' }, () => {
   it('reaps only its own children, each once, with the raw wait status', async () => {
-    const launcher = makeLauncher(process.env.PATH, []);
+    const launcher = makeLauncher([]);
     assert.equal(launcher.kind, 'posix_spawn');
     const exits = new Map<number, number>();
     let allExited: () => void = () => {};
@@ -39,7 +39,7 @@ describe('posix_spawn launcher', { skip: !libc() && 'FFI (koffi) not available' 
   });
 
   it('reports a program that cannot run as an errno error', async () => {
-    const launcher = makeLauncher('/nonexistent:/also-not', []);
+    const launcher = makeLauncher([]);
     const fd = openSync('/dev/null', 'r+');
     await assert.rejects(
       launcher.launch({ program: 'no-such-program', argv: ['no-such-program'], env: [], socket: new Socket(), fd }),

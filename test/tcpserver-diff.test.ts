@@ -1,7 +1,7 @@
 // tcpserver against the C tcpserver: the same scenario run by both, the client's bytes and the
 // stderr lines compared after pids and ports are normalised.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
@@ -34,7 +34,9 @@ interface Seen {
 }
 
 async function scenario(bin: string, flags: string[], host: string, program: string[]): Promise<Seen> {
-  const s = await startServer(bin, ['-v', '-1', '-R', '-H', '-l', 'L', ...flags, host, '0', ...program], { env: dns.env() });
+  // PATH: a directory with a program that is not executable, before the system's
+  const env = dns.env({ PATH: `${join(dir, 'path')}:${process.env.PATH}` });
+  const s = await startServer(bin, ['-v', '-1', '-R', '-H', '-l', 'L', ...flags, host, '0', ...program], { env });
   await s.waitForLine(/^tcpserver: status: 0\//);
   const r = await exchange(s.port, { host: SERVER_IP === host || host === 'server.example' ? SERVER_IP : '127.0.0.1' });
   await s.waitForLines(/^tcpserver: end /, 1);
@@ -57,6 +59,9 @@ const cases: Array<[string, string[], string, string[]]> = [
   ['banner and rule variables', ['-Bwelcome ', '-x', ALLOW], '127.0.0.1', ['sh', '-c', 'echo "$A|$B|$TCPREMOTEIP"']],
   ['denied by a rule', ['-Bbye ', '-x', 'rules-deny.cdb'], '127.0.0.1', ['echo', 'never']],
   ['a program that does not exist', [], '127.0.0.1', ['./nonexistent-program']],
+  ['a program name found nowhere in PATH', [], '127.0.0.1', ['nonexistent-program']],
+  ['a program name found in PATH but not executable', [], '127.0.0.1', ['not-executable']],
+  ['a program name found in PATH', [], '127.0.0.1', ['env-printer']],
   ['exit status 3', [], '127.0.0.1', ['sh', '-c', 'exit 3']],
   ['killed by a signal', [], '127.0.0.1', ['sh', '-c', 'kill -9 $$']],
   ['missing rules file with -X', ['-X', '-x', 'missing.cdb'], '127.0.0.1', ['echo', 'ran']],
@@ -68,6 +73,9 @@ describe('tcpserver next to the C tcpserver', { skip: needC('tcpserver') }, () =
   before(() => {
     rulesFile(ALLOW, '127.0.0.1:allow,A="one two",B=/x=y/,TCPREMOTEIP="overridden"\n');
     rulesFile('rules-deny.cdb', '127.:deny\n');
+    mkdirSync(join(dir, 'path'));
+    writeFileSync(join(dir, 'path', 'not-executable'), '#!/bin/sh\necho should not run\n', { mode: 0o644 });
+    writeFileSync(join(dir, 'path', 'env-printer'), '#!/bin/sh\necho "$PROTO $TCPREMOTEIP"\n', { mode: 0o755 });
   });
   for (const [name, flags, host, program] of cases) {
     it(name, async () => {

@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { Diagnostics, writeAll } from '../messages';
-import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
+import { rawArgs, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
 import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from '../server/host';
 import { Listener, ListenError, openListener } from '../server/listener';
@@ -75,7 +75,7 @@ export async function main(): Promise<void> {
   const lib = libc();
   if (lib) refuseDebuggerSignal(lib);
   const environ = environWithPerIpLimit(rawEnviron(), options);
-  const launcher = makeLauncher(rawEnv('PATH'), environ);
+  const launcher = makeLauncher(environ);
 
   let address: ListenAddress;
   try {

@@ -5,12 +5,9 @@
 // (waitid WNOWAIT) and reaps only its own, so child_process's children are left to libuv and each
 // exit costs O(1). Without FFI: child_process.spawn, which forks the whole Node process.
 import { spawn as nodeSpawn } from 'node:child_process';
-import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { errnoOf } from '../errstr';
 import { CStringCache, inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync } from '../ffi';
-import { pathCandidates, searchPathAsync } from '../pathexec';
 
 export interface LaunchRequest {
   readonly program: string;
@@ -30,24 +27,6 @@ export interface Launcher {
   readonly kind: 'posix_spawn' | 'child_process';
 }
 
-const ENOENT = errnoOf('ENOENT');
-
-function errnoOfFailure(err: unknown): number {
-  const e = err as { errno?: number; code?: string };
-  if (typeof e.errno === 'number' && e.errno !== 0) return Math.abs(e.errno);
-  if (typeof e.code === 'string') return errnoOf(e.code);
-  return errnoOf('EIO');
-}
-
-/**
- * A path exec would answer ENOENT for, found without the cost of a spawn (or of a thrown error).
- * stat also says "no entry" for ENOTDIR (a PATH element that is a file), where 0.88 would stop
- * searching; we move on to the next element instead.
- */
-function certainlyMissing(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false }) === undefined;
-}
-
 class PosixSpawnLauncher implements Launcher {
   readonly kind = 'posix_spawn';
   onExit: (pid: number, waitStatus: number) => void = () => {};
@@ -58,7 +37,6 @@ class PosixSpawnLauncher implements Launcher {
 
   constructor(
     private readonly lib: Libc,
-    private readonly pathVar: string | undefined,
     environ: readonly string[],
   ) {
     this.strings = new CStringCache(environ);
@@ -71,18 +49,13 @@ class PosixSpawnLauncher implements Launcher {
     // only closes its copy from now on
     setBlocking(this.lib, req.fd);
     const moves = [[req.fd, 0], [req.fd, 1]] as const;
-    const pid = await searchPathAsync(
-      pathCandidates(req.program, this.pathVar),
-      (path) => {
-        if (certainlyMissing(path)) {
-          const e: NodeJS.ErrnoException = new Error('ENOENT');
-          e.code = 'ENOENT';
-          e.errno = -ENOENT;
-          return Promise.reject(e);
-        }
-        return spawnAsync(this.lib, { path, argv: req.argv, env: req.env, moves }, this.strings);
-      },
-      errnoOfFailure,
+    // A bare name is searched in $PATH inside the vfork child, as 0.88 searches it in its forked
+    // child, so the server's thread never stats PATH elements. glibc's search is djb's pathexec but
+    // for two rare cases: a PATH element that is a file (ENOTDIR) moves on, and EPERM stops it.
+    const pid = await spawnAsync(
+      this.lib,
+      { path: req.program, argv: req.argv, env: req.env, moves, searchPath: !req.program.includes('/') },
+      this.strings,
     );
     this.running.add(pid);
     // The child may have exited before we knew its pid. Reap it on a later turn of the loop: the
@@ -145,7 +118,7 @@ class ChildProcessLauncher implements Launcher {
 }
 
 /** The best launcher this process can have. */
-export function makeLauncher(pathVar: string | undefined, environ: readonly string[]): Launcher {
+export function makeLauncher(environ: readonly string[]): Launcher {
   const lib = libc();
-  return lib ? new PosixSpawnLauncher(lib, pathVar, environ) : new ChildProcessLauncher();
+  return lib ? new PosixSpawnLauncher(lib, environ) : new ChildProcessLauncher();
 }
