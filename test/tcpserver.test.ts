@@ -1,6 +1,6 @@
 // tcpserver end to end: real sockets on loopback, real children, real signals.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
@@ -163,6 +163,16 @@ describe('tcpserver serving', () => {
     assert.deepEqual(fds.trim().split(' ').filter((fd) => !passedDown.includes(fd)), ['0', '1', '2']);
     assert.equal(flags.length, 2);
     for (const f of flags) assert.equal(Number.parseInt(f.split(/\s+/)[1], 8) & 0o4000, 0, `O_NONBLOCK set: ${f}`);
+  });
+
+  it('passes descriptors it inherited beyond 0-2 on to the program, as 0.88 does', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'inherited');
+    writeFileSync(file, 'from the supervisor\n');
+    const fd = openSync(file, 'r');
+    const s = await startServer(TCPSERVER, [...QUIET, '127.0.0.1', '0', 'sh', '-c', 'cat <&3; readlink /proc/$$/fd/3'], { extraFds: [fd] });
+    closeSync(fd);
+    assert.equal((await exchange(s.port)).data.toString(), `from the supervisor\n${file}\n`);
   });
 
   it('leaves no zombies and logs every child', async () => {

@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
+import { keepInheritedDescriptors, rememberInheritedDescriptors } from '../inherited';
 import { Diagnostics, writeAll } from '../messages';
 import { rawArgs, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
@@ -57,6 +58,8 @@ function releaseStdio(): void {
 }
 
 export async function main(): Promise<void> {
+  // before this process opens anything: what it inherited beyond 0-2 goes on to every program, as in 0.88
+  rememberInheritedDescriptors();
   const diag: Diagnostics = new Diagnostics('tcpserver', TCPSERVER_USAGE);
   const { options, operands, problem } = parseServerArgs(rawArgs());
   if (problem) {
@@ -73,7 +76,10 @@ export async function main(): Promise<void> {
 
   process.on('SIGTERM', () => process.exit(0));
   const lib = libc();
-  if (lib) refuseDebuggerSignal(lib);
+  if (lib) {
+    refuseDebuggerSignal(lib);
+    keepInheritedDescriptors(lib);
+  }
   const environ = environWithPerIpLimit(rawEnviron(), options);
   const launcher = makeLauncher(environ);
 

@@ -21,9 +21,10 @@ export interface RunningServer {
 export function startServer(
   file: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; /** descriptors for the server's fds 3, 4, ... */ extraFds?: number[] } = {},
 ): Promise<RunningServer> {
-  const proc = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdio = ['ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
+  const proc = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
   let stderr = '';
   const waiters: Array<() => void> = [];
   proc.stderr!.setEncoding('latin1');
