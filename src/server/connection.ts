@@ -1,7 +1,7 @@
 // One connection's way from accept to program, as a list of small steps over a shared context.
 // Later layers (TLS, PROXY headers, limits) are further steps in the list.
 import type { Socket } from 'node:net';
-import { CdbReader } from '../cdb/reader';
+import { CdbFileCache } from '../cdb/file-cache';
 import { errorText } from '../errstr';
 import { killIpOptions, libc } from '../ffi';
 import { remoteInfo } from '../ident';
@@ -123,13 +123,16 @@ export const environment: Step = (c) => {
   if (six) e.put('TCP6REMOTEINFO', c.remoteInfo);
 };
 
+// one rules file per tcpserver: read from disk again only when it changed (see CdbFileCache)
+const rulesFiles = new CdbFileCache();
+
 /** The rules cdb, opened afresh for every connection so a replaced file counts at once. */
 export const rules: Step = (c, o) => {
   const file = o.rulesFile;
   if (file === null) return;
   let reader;
   try {
-    reader = CdbReader.open(file);
+    reader = rulesFiles.open(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && o.rulesMissingOk) return;
     throw new Drop(`unable to read ${file}: ${errorText(err)}`);
