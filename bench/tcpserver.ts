@@ -4,7 +4,7 @@
 //   npm run build && node dist/bench/tcpserver.js [seconds-per-point]
 //   npm run build && node dist/bench/tcpserver.js [seconds-per-point] limits   (ours, limits off vs on)
 import { spawn, ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -91,60 +91,115 @@ function rssKb(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
-async function throughput(port: number): Promise<number> {
-  const t = performance.now();
-  const n = await oneConnection(port);
-  return n / 1e6 / ((performance.now() - t) / 1000);
+
+/** Bytes echoed back by a `cat` server: write `total` bytes, half-close, read everything back. */
+function echoThroughput(port: number, total: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const chunk = Buffer.alloc(1 << 16, 120);
+    let sent = 0;
+    let received = 0;
+    const t = performance.now();
+    const sock = connect(port, '127.0.0.1');
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!sock.write(chunk)) return void sock.once('drain', pump);
+      }
+      sock.end();
+    };
+    sock.on('connect', pump);
+    sock.on('data', (d) => (received += d.length));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(received / 1e6 / ((performance.now() - t) / 1000)));
+  });
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Server RSS idle, then with `n` connections whose programs are all running. */
+async function rssWithChildren(bin: string, n: number): Promise<[number, number]> {
+  const s = await start(bin, ['-c', String(n), '-b', String(n), '127.0.0.1', '0', 'sleep', '120']);
+  await new Promise((r) => setTimeout(r, 500));
+  const idle = rssKb(s.proc.pid!);
+  const socks = Array.from({ length: n }, () => connect(s.port, '127.0.0.1').on('error', () => {}));
+  const deadline = performance.now() + 60_000;
+  while (childrenOf(s.proc.pid!).length < n && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const loaded = rssKb(s.proc.pid!);
+  for (const pid of childrenOf(s.proc.pid!)) process.kill(pid, 'SIGKILL');
+  for (const sock of socks) sock.destroy();
+  await stop(s);
+  return [idle, loaded];
 }
 
 async function main(): Promise<void> {
   const rows: string[] = [];
   const fmt = (x: number, d = 0) => x.toFixed(d);
+  const program = ['echo', 'hello'];
   rows.push('| measure | C tcpserver | ucspi-ts | ratio (ours/C) |', '|---|---|---|---|');
-  for (const clients of [1, 10, 40]) {
-    const args = ['-c', '100', '-b', '100', '127.0.0.1', '0', 'true'];
-    const c = await start(C, args);
-    const o = await start(OURS, args);
-    // interleave warm-up, then measure C and ours alternately in halves to share machine noise
-    await load(c.port, clients, 0.5);
-    await load(o.port, clients, 0.5);
-    const cpu0 = [cpuMs(c.proc.pid!), cpuMs(o.proc.pid!)];
-    const c1 = await load(c.port, clients, SECONDS / 2);
-    const o1 = await load(o.port, clients, SECONDS / 2);
-    const c2 = await load(c.port, clients, SECONDS / 2);
-    const o2 = await load(o.port, clients, SECONDS / 2);
-    const cCpu = (cpuMs(c.proc.pid!) - cpu0[0]) / (c1.count + c2.count);
-    const oCpu = (cpuMs(o.proc.pid!) - cpu0[1]) / (o1.count + o2.count);
-    const avg = (a: Load, b: Load): Load => ({
-      count: a.count + b.count,
-      rate: (a.rate + b.rate) / 2,
-      p50: (a.p50 + b.p50) / 2,
-      p90: (a.p90 + b.p90) / 2,
-      p99: Math.max(a.p99, b.p99),
-      errors: a.errors + b.errors,
-    });
-    const cr = avg(c1, c2);
-    const or = avg(o1, o2);
-    rows.push(`| connections/s, ${clients} client(s) | ${fmt(cr.rate)} | ${fmt(or.rate)} | ${fmt(or.rate / cr.rate, 2)} |`);
-    rows.push(`| server CPU µs per connection, ${clients} client(s) | ${fmt(cCpu * 1000)} | ${fmt(oCpu * 1000)} | ${fmt(oCpu / cCpu, 2)} |`);
-    rows.push(`| latency p50 ms, ${clients} client(s) | ${fmt(cr.p50, 2)} | ${fmt(or.p50, 2)} | ${fmt(or.p50 / cr.p50, 2)} |`);
-    rows.push(`| latency p99 ms, ${clients} client(s) | ${fmt(cr.p99, 2)} | ${fmt(or.p99, 2)} | ${fmt(or.p99 / cr.p99, 2)} |`);
-    if (cr.errors || or.errors) rows.push(`| failed connections, ${clients} client(s) | ${cr.errors} | ${or.errors} | |`);
-    if (clients === 10) {
-      rows.push(`| server RSS kB after load | ${rssKb(c.proc.pid!)} | ${rssKb(o.proc.pid!)} | ${fmt(rssKb(o.proc.pid!) / rssKb(c.proc.pid!), 1)} |`);
+  for (const limit of [40, 100]) {
+    for (const clients of [1, 10, 40]) {
+      const args = ['-c', String(limit), '-b', '100', '127.0.0.1', '0', ...program];
+      const c = await start(C, args);
+      const o = await start(OURS, args);
+      await load(c.port, clients, 0.5);
+      await load(o.port, clients, 0.5);
+      const cpu0 = [cpuMs(c.proc.pid!), cpuMs(o.proc.pid!)];
+      // C and ours alternately, twice each, so that both see the same machine noise
+      const c1 = await load(c.port, clients, SECONDS / 2);
+      const o1 = await load(o.port, clients, SECONDS / 2);
+      const c2 = await load(c.port, clients, SECONDS / 2);
+      const o2 = await load(o.port, clients, SECONDS / 2);
+      const cCpu = (cpuMs(c.proc.pid!) - cpu0[0]) / (c1.count + c2.count);
+      const oCpu = (cpuMs(o.proc.pid!) - cpu0[1]) / (o1.count + o2.count);
+      const avg = (a: Load, b: Load): Load => ({
+        count: a.count + b.count,
+        rate: (a.rate + b.rate) / 2,
+        p50: (a.p50 + b.p50) / 2,
+        p90: (a.p90 + b.p90) / 2,
+        p99: Math.max(a.p99, b.p99),
+        errors: a.errors + b.errors,
+      });
+      const cr = avg(c1, c2);
+      const or = avg(o1, o2);
+      const at = `-c ${limit}, ${clients} client(s)`;
+      rows.push(`| connections/s, ${at} | ${fmt(cr.rate)} | ${fmt(or.rate)} | ${fmt(or.rate / cr.rate, 2)} |`);
+      rows.push(`| latency p50 ms, ${at} | ${fmt(cr.p50, 2)} | ${fmt(or.p50, 2)} | ${fmt(or.p50 / cr.p50, 2)} |`);
+      rows.push(`| latency p99 ms, ${at} | ${fmt(cr.p99, 2)} | ${fmt(or.p99, 2)} | ${fmt(or.p99 / cr.p99, 2)} |`);
+      rows.push(`| server CPU µs per connection, ${at} | ${fmt(cCpu * 1000)} | ${fmt(oCpu * 1000)} | ${fmt(oCpu / cCpu, 2)} |`);
+      if (cr.errors || or.errors) rows.push(`| failed connections, ${at} | ${cr.errors} | ${or.errors} | |`);
+      await stop(c);
+      await stop(o);
     }
-    await stop(c);
-    await stop(o);
   }
-  const bulk = ['127.0.0.1', '0', 'sh', '-c', 'head -c 500000000 /dev/zero'];
-  const c = await start(C, bulk);
-  const o = await start(OURS, bulk);
-  const ct = Math.max(await throughput(c.port), await throughput(c.port));
-  const ot = Math.max(await throughput(o.port), await throughput(o.port));
-  rows.push(`| throughput MB/s (500 MB, program writes the socket) | ${fmt(ct)} | ${fmt(ot)} | ${fmt(ot / ct, 2)} |`);
+  const echo = ['127.0.0.1', '0', 'cat'];
+  const c = await start(C, echo);
+  const o = await start(OURS, echo);
+  const GB = 1e9;
+  const ct = Math.max(await echoThroughput(c.port, GB), await echoThroughput(c.port, GB));
+  const ot = Math.max(await echoThroughput(o.port, GB), await echoThroughput(o.port, GB));
+  rows.push(`| throughput MB/s, 1 GB through \`cat\` and back | ${fmt(ct)} | ${fmt(ot)} | ${fmt(ot / ct, 2)} |`);
   await stop(c);
   await stop(o);
-  console.log(`tcpserver benchmark, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${SECONDS} s per point, program \`true\`, -c 100 -b 100 -R -H -l bench\n`);
+  const [cIdle, cLoaded] = await rssWithChildren(C, 1000);
+  const [oIdle, oLoaded] = await rssWithChildren(OURS, 1000);
+  rows.push(`| server RSS kB idle | ${cIdle} | ${oIdle} | ${fmt(oIdle / cIdle, 1)} |`);
+  rows.push(`| server RSS kB with 1,000 live children | ${cLoaded} | ${oLoaded} | ${fmt(oLoaded / cLoaded, 1)} |`);
+  console.log(
+    `tcpserver benchmark, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${SECONDS} s per point, ` +
+      `program \`${program.join(' ')}\`, -b 100 -R -H -l bench\n`,
+  );
   console.log(rows.join('\n'));
 }
 

@@ -7,7 +7,7 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { CStringCache, inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync } from '../ffi';
+import { CStringCache, inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync, spawnNow } from '../ffi';
 
 export interface LaunchRequest {
   readonly program: string;
@@ -17,6 +17,11 @@ export interface LaunchRequest {
   readonly env: readonly string[];
   readonly socket: Socket;
   readonly fd: number;
+  /**
+   * Nothing else is waiting (no other connection in progress, none queued): the launcher may hold
+   * the event loop until the exec, which costs less CPU than handing the spawn to another thread.
+   */
+  readonly idle?: boolean;
 }
 
 export interface Launcher {
@@ -52,11 +57,8 @@ class PosixSpawnLauncher implements Launcher {
     // A bare name is searched in $PATH inside the vfork child, as 0.88 searches it in its forked
     // child, so the server's thread never stats PATH elements. glibc's search is djb's pathexec but
     // for two rare cases: a PATH element that is a file (ENOTDIR) moves on, and EPERM stops it.
-    const pid = await spawnAsync(
-      this.lib,
-      { path: req.program, argv: req.argv, env: req.env, moves, searchPath: !req.program.includes('/') },
-      this.strings,
-    );
+    const plan = { path: req.program, argv: req.argv, env: req.env, moves, searchPath: !req.program.includes('/') };
+    const pid = req.idle ? spawnNow(this.lib, plan, this.strings) : await spawnAsync(this.lib, plan, this.strings);
     this.running.add(pid);
     // The child may have exited before we knew its pid. Reap it on a later turn of the loop: the
     // caller logs the `pid`/`ok` lines in this turn, and `end` must come after them.

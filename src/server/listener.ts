@@ -7,12 +7,14 @@
 // with our backlog and adopted with listen({ fd }). Without FFI, accepted sockets are held paused
 // in a queue instead: the client sees the same thing, at the cost of one descriptor each.
 import { createServer, Server, Socket } from 'node:net';
-import { libc, listenSocket } from '../ffi';
+import { hasPendingConnections, libc, listenSocket } from '../ffi';
 
 export interface Listener {
   readonly port: number;
   /** An IPv6 socket (dual stack or v6-only). */
   readonly ipv6: boolean;
+  /** Clients are waiting to be accepted. */
+  waiting(): boolean;
   pause(): void;
   resume(): void;
 }
@@ -62,6 +64,7 @@ export async function openListener(
     return {
       port: typeof address === 'object' && address ? address.port : port,
       ipv6: ip.length === 16,
+      waiting: () => hasPendingConnections(lib, fd),
       pause: () => void handle.readStop(),
       resume: () => void handle.readStart(),
     };
@@ -81,6 +84,7 @@ export async function openListener(
   return {
     port: typeof address === 'object' && address ? address.port : port,
     ipv6: ip.length === 16,
+    waiting: () => held.length > 0,
     pause: () => {
       paused = true;
     },

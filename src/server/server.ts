@@ -54,6 +54,8 @@ export interface ServerParts {
 
 export class ConnectionServer {
   private children = 0;
+  /** Connections accepted whose program is not started yet (nor denied, nor dropped). */
+  private inProgress = 0;
   private listener: Listener | null = null;
   private readonly numbers = new ConnectionNumbers();
   private readonly steps: readonly Step[];
@@ -132,7 +134,8 @@ export class ConnectionServer {
       env: new EnvChanges(),
       deny: false,
     };
-    void this.serve(c);
+    this.inProgress++;
+    void this.serve(c).finally(() => this.inProgress--);
   };
 
   private async serve(c: Connection): Promise<void> {
@@ -168,6 +171,7 @@ export class ConnectionServer {
         env: c.env.apply(this.parts.environ),
         socket: c.socket,
         fd: c.fd,
+        idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
       });
     } catch (err) {
       c.admission?.release();
