@@ -26,7 +26,9 @@ describe('posix_spawn launcher', { skip: !libc() && 'FFI (koffi) not available' 
     const launched: Array<Promise<number>> = [];
     const nodeChildren: Array<Promise<number | null>> = [];
     for (let i = 0; i < N; i++) {
-      launched.push(launcher.launch({ program: 'sh', argv: ['sh', '-c', `exit ${i % 5}`], env: [], socket: new Socket(), fd }));
+      // both ways of spawning: on this thread (idle) and on koffi's workers
+      const idle = i % 2 === 0;
+      launched.push(launcher.launch({ program: 'sh', argv: ['sh', '-c', `exit ${i % 5}`], env: [], socket: new Socket(), fd, idle }));
       // child_process children exiting at the same time: libuv must still see every one of them
       nodeChildren.push(new Promise((r) => spawn('sh', ['-c', `exit ${(i % 3) + 10}`]).on('exit', (code) => r(code))));
     }
@@ -41,10 +43,12 @@ describe('posix_spawn launcher', { skip: !libc() && 'FFI (koffi) not available' 
   it('reports a program that cannot run as an errno error', async () => {
     const launcher = makeLauncher([]);
     const fd = openSync('/dev/null', 'r+');
-    await assert.rejects(
-      launcher.launch({ program: 'no-such-program', argv: ['no-such-program'], env: [], socket: new Socket(), fd }),
-      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
-    );
+    for (const idle of [false, true]) {
+      await assert.rejects(
+        launcher.launch({ program: 'no-such-program', argv: ['no-such-program'], env: [], socket: new Socket(), fd, idle }),
+        (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+      );
+    }
     closeSync(fd);
   });
 });
