@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
+import { parseRules } from '../src/rules/parse';
 import { debianIpv6Bin, needDebianIpv6 } from './support/debian-ipv6';
 import { DnsTestServer } from './support/dns-server';
 import { ours, runSync } from './support/programs';
@@ -113,6 +114,17 @@ describe('tcpserver IPv6 rules and names', () => {
     assert.equal((await exchange(s.port, { host: '::1' })).data.toString(), 'exact\n');
     assert.equal((await exchange(s.port, { host: '127.0.0.1' })).data.toString(), '');
     await s.waitForLine(/^tcpserver: deny \d+ L:127\.0\.0\.1:/);
+  });
+
+  it('applies CIDR rules for IPv4 and IPv6 clients, the longest prefix first', async () => {
+    const dir = tempDir();
+    const cdb = join(dir, 'cidr.cdb');
+    const text = '127.0.0.0/8:allow,NET="v4/8"\n127.0.0.0/24:allow,NET="v4/24"\n::/1:deny\n::/16:allow,NET="v6/16"\n:deny\n';
+    const records = parseRules(text).map((r) => [Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1')] as const);
+    writeFileSync(cdb, makeCdb(records));
+    const s = await startServer(TCPSERVER, [...QUIET, '-x', cdb, '0', '0', 'sh', '-c', 'echo $NET']);
+    assert.equal((await exchange(s.port, { host: '127.0.0.1' })).data.toString(), 'v4/24\n');
+    assert.equal((await exchange(s.port, { host: '::1' })).data.toString(), 'v6/16\n');
   });
 
   it('finds TCPREMOTEHOST under ip6.arpa and checks it against AAAA records with -p', async () => {
