@@ -4,8 +4,11 @@
 import { writeAll } from '../messages';
 import { exitAfterWriteError } from '../sigpipe';
 
-/** 0.88 cuts the reply text at 200 bytes (the QMailToaster patch raised it to 500; we do not). */
-export const MAX_TEXT = 200;
+/**
+ * The reply text is cut at 500 bytes, as with the rss/QMailToaster patch (and Gentoo's build);
+ * 0.88 cuts at 200. "553 " + 500 + CRLF stays within SMTP's 512-byte reply line.
+ */
+export const MAX_TEXT = 500;
 
 const GREETING = '220 rblsmtpd.local\r\n';
 const OK = '250 rblsmtpd.local\r\n';
