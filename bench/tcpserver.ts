@@ -4,9 +4,10 @@
 //   npm run build && node dist/bench/tcpserver.js [seconds-per-point]
 //   npm run build && node dist/bench/tcpserver.js [seconds-per-point] limits   (ours, limits off vs on)
 import { spawn, ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { childrenOf, procStat } from '../test/support/proc';
 
 const ROOT = join(__dirname, '..', '..');
 const OURS = join(ROOT, 'bin', 'tcpserver');
@@ -81,8 +82,7 @@ async function load(port: number, clients: number, seconds: number): Promise<Loa
 
 /** utime + stime of a process, in ms. */
 function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const f = procStat(pid) ?? [];
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
 }
 
@@ -114,19 +114,6 @@ function echoThroughput(port: number, total: number): Promise<number> {
   });
 }
 
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 /** Server RSS idle, then with `n` connections whose programs are all running. */
 async function rssWithChildren(bin: string, n: number): Promise<[number, number]> {
@@ -137,7 +124,7 @@ async function rssWithChildren(bin: string, n: number): Promise<[number, number]
   const deadline = performance.now() + 60_000;
   while (childrenOf(s.proc.pid!).length < n && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const loaded = rssKb(s.proc.pid!);
-  for (const pid of childrenOf(s.proc.pid!)) process.kill(pid, 'SIGKILL');
+  for (const { pid } of childrenOf(s.proc.pid!)) process.kill(pid, 'SIGKILL');
   for (const sock of socks) sock.destroy();
   await stop(s);
   return [idle, loaded];

@@ -4,13 +4,14 @@
 // killed children and failed spawns after which every count is back at zero.
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { chmodSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
 import { parseRules } from '../src/rules/parse';
 import { ours, runSync } from './support/programs';
+import { childrenOf } from './support/proc';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
@@ -299,20 +300,6 @@ describe('IPv6', () => {
   });
 });
 
-/** The pids of a process's children. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe('storm', () => {
   it('after resets, killed children, failed spawns and denials every count is zero again', async () => {
@@ -331,7 +318,7 @@ describe('storm', () => {
     // children killed at random moments
     const killer = (async () => {
       while (storming) {
-        for (const c of childrenOf(pid)) if (Math.random() < 0.3) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
+        for (const { pid: c } of childrenOf(pid)) if (Math.random() < 0.3) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
         await new Promise((r) => setTimeout(r, 15));
       }
     })();
@@ -385,7 +372,7 @@ describe('storm', () => {
 
     // every child gone, every connection ended: -c count back at zero
     for (let i = 0; i < 200 && (childrenOf(pid).length > 0 || s.lines().filter((l) => l.startsWith('tcpserver: status: ')).at(-1) !== 'tcpserver: status: 0/30'); i++) {
-      for (const c of childrenOf(pid)) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
+      for (const { pid: c } of childrenOf(pid)) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.equal(s.lines().filter((l) => l.startsWith('tcpserver: status: ')).at(-1), 'tcpserver: status: 0/30');

@@ -7,6 +7,7 @@ import { makeCdb } from '../src/cdb/writer';
 import { libc } from '../src/ffi';
 import { parseRules } from '../src/rules/parse';
 import { ours, runSync } from './support/programs';
+import { childrenOf } from './support/proc';
 import { exchange, parseEnvOutput, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
@@ -22,20 +23,6 @@ function writeRules(dir: string, name: string, text: string): string {
   return path;
 }
 
-function childrenOf(pid: number): Array<{ pid: number; state: string }> {
-  const out: Array<{ pid: number; state: string }> = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid) out.push({ pid: Number(entry), state: fields[0] });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe('tcpserver command line', () => {
   it('prints usage and exits 100 for missing operands', () => {
