@@ -64,17 +64,27 @@ export function programPath(): string {
   return process.argv[1] ?? '';
 }
 
+let execEnviron: { entries: string[]; names: Set<string> } | null | undefined;
+
+/** /proc/self/environ, read and parsed once: it shows the environment as it was at exec time. */
+function environAtExec(): { entries: string[]; names: Set<string> } | null {
+  if (execEnviron !== undefined) return execEnviron;
+  try {
+    const entries = restoreMovedEntries(splitNul(readFileSync('/proc/self/environ')));
+    return (execEnviron = { entries, names: new Set(entries.map((e) => e.slice(0, e.indexOf('=') >>> 0))) });
+  } catch {
+    return (execEnviron = null);
+  }
+}
+
 /** The environment as ordered latin1 "NAME=value" entries, as execve would receive it. */
 export function rawEnviron(): string[] {
-  try {
-    // /proc/self/environ shows the environment at exec time; later process.env changes are not
-    // in it, so only trust it when it agrees with process.env on the set of names.
-    const entries = restoreMovedEntries(splitNul(readFileSync('/proc/self/environ')));
-    const names = new Set(entries.map((e) => e.slice(0, e.indexOf('=') >>> 0)));
+  // later process.env changes are not in /proc/self/environ, so only trust it when it agrees with
+  // process.env on the set of names
+  const atExec = environAtExec();
+  if (atExec) {
     const live = Object.keys(process.env);
-    if (live.length === names.size && live.every((n) => names.has(fromUtf8(n)))) return entries;
-  } catch {
-    // fall through
+    if (live.length === atExec.names.size && live.every((n) => atExec.names.has(fromUtf8(n)))) return atExec.entries.slice();
   }
   return Object.entries(process.env).map(([k, v]) => fromUtf8(`${k}=${v ?? ''}`));
 }
