@@ -23,10 +23,23 @@ export interface CopierEnds {
 }
 
 /**
+ * What a failed write to the program's input does: 'finish' stops everything (0.88's copier);
+ * 'discard' drops the client's further input and keeps the program's output flowing to the client (a
+ * TLS relay: a program that stops reading still gets its answer out).
+ */
+export type InputWriteFailure = 'finish' | 'discard';
+
+/**
  * Copy both directions until the program's output ends or a write fails (0.88's copier then exits 0,
  * even with client input still unread). `done` is called once, after the client output is flushed.
  */
-export function runCopier(ends: CopierEnds, input: CopyDirection, output: CopyDirection, done: () => void): void {
+export function runCopier(
+  ends: CopierEnds,
+  input: CopyDirection,
+  output: CopyDirection,
+  done: () => void,
+  inputWriteFailure: InputWriteFailure = 'finish',
+): void {
   let finished = false;
   const finish = (): void => {
     if (finished) return;
@@ -36,7 +49,8 @@ export function runCopier(ends: CopierEnds, input: CopyDirection, output: CopyDi
     done();
   };
 
-  pipeDirection(ends.clientIn, ends.programIn, input, finish, () => {
+  const inputFailed = inputWriteFailure === 'finish' ? finish : () => ends.clientIn.resume();
+  pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => {
     // close the program's input once what was read has been written: it sees end of file
     if (ends.programIn.writableLength === 0) ends.programIn.destroy();
     else ends.programIn.once('drain', () => ends.programIn.destroy());
@@ -75,7 +89,10 @@ function pipeDirection(
   from.on('error', end);
   from.on('end', end);
   from.on('data', (chunk: Buffer) => {
-    if (!to.write(dir.forward(chunk))) {
+    const out = dir.forward(chunk);
+    // a sink that failed is gone: what still arrives is dropped (see InputWriteFailure)
+    if (to.destroyed) return;
+    if (!to.write(out)) {
       from.pause();
       to.once('drain', () => from.resume());
     }

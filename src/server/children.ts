@@ -4,19 +4,30 @@
 // socket dup2'ed onto fds 0 and 1 in the child, and a SIGCHLD reaper that peeks at exited children
 // (waitid WNOWAIT) and reaps only its own, so child_process's children are left to libuv and each
 // exit costs O(1). Without FFI: child_process.spawn, which forks the whole Node process.
-import { spawn as nodeSpawn } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { ChildProcess, spawn as nodeSpawn, StdioOptions } from 'node:child_process';
+import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { CStringCache, inheritStdio, Libc, libc, peekExitedChild, reapChild, setBlocking, spawnAsync, spawnNow } from '../ffi';
+import type { Readable, Writable } from 'node:stream';
+import {
+  CStringCache,
+  inheritStdio,
+  Libc,
+  libc,
+  makePipe,
+  peekExitedChild,
+  reapChild,
+  setBlocking,
+  SpawnPlan,
+  spawnAsync,
+  spawnNow,
+} from '../ffi';
 
-export interface LaunchRequest {
+export interface ProgramRequest {
   readonly program: string;
   /** argv, argv[0] included (the program name as given). */
   readonly argv: readonly string[];
   /** "NAME=value" latin1 entries. */
   readonly env: readonly string[];
-  readonly socket: Socket;
-  readonly fd: number;
   /**
    * Nothing else is waiting (no other connection in progress, none queued): the launcher may hold
    * the event loop until the exec, which costs less CPU than handing the spawn to another thread.
@@ -24,9 +35,26 @@ export interface LaunchRequest {
   readonly idle?: boolean;
 }
 
+/** A program with the connection's socket on fds 0 and 1. */
+export interface LaunchRequest extends ProgramRequest {
+  readonly socket: Socket;
+  readonly fd: number;
+}
+
+/** A program on two pipes (fd 0 reads one, fd 1 writes the other), this process at their other ends. */
+export interface PipedProgram {
+  readonly pid: number;
+  /** the program's standard input: end it and the program reads end of file */
+  readonly toProgram: Writable & { destroy(): void };
+  /** the program's standard output */
+  readonly fromProgram: Readable;
+}
+
 export interface Launcher {
   /** Resolves with the child's pid once it runs the program; rejects with an errno error otherwise. */
   launch(req: LaunchRequest): Promise<number>;
+  /** The same with the program on pipes, for a relay in this process (TLS, in-process helpers). */
+  launchOnPipes(req: ProgramRequest): Promise<PipedProgram>;
   /** Called with the raw wait status of every child this launcher started. */
   onExit: (pid: number, waitStatus: number) => void;
   readonly kind: 'posix_spawn' | 'child_process';
@@ -53,7 +81,45 @@ class PosixSpawnLauncher implements Launcher {
     // the file description is shared with the child, which expects blocking I/O; the parent
     // only closes its copy from now on
     setBlocking(this.lib, req.fd);
-    const moves = [[req.fd, 0], [req.fd, 1]] as const;
+    return this.spawn(req, [
+      [req.fd, 0],
+      [req.fd, 1],
+    ]);
+  }
+
+  async launchOnPipes(req: ProgramRequest): Promise<PipedProgram> {
+    // [read, write] each, close-on-exec; the child gets its ends by dup2 onto 0 and 1
+    const input = makePipe(this.lib);
+    let output: [number, number];
+    try {
+      output = makePipe(this.lib);
+    } catch (err) {
+      for (const fd of input) this.lib.close(fd);
+      throw err;
+    }
+    let pid: number;
+    try {
+      pid = await this.spawn(req, [
+        [input[0], 0],
+        [output[1], 1],
+      ]);
+    } catch (err) {
+      this.lib.close(input[1]);
+      this.lib.close(output[0]);
+      throw err;
+    } finally {
+      // the child's ends: it has its own copies now (or never will)
+      this.lib.close(input[0]);
+      this.lib.close(output[1]);
+    }
+    return {
+      pid,
+      toProgram: new Socket({ fd: input[1], readable: false, writable: true }),
+      fromProgram: new Socket({ fd: output[0], readable: true, writable: false }),
+    };
+  }
+
+  private async spawn(req: ProgramRequest, moves: SpawnPlan['moves']): Promise<number> {
     // A bare name is searched in $PATH inside the vfork child, as 0.88 searches it in its forked
     // child, so the server's thread never stats PATH elements. glibc's search is djb's pathexec but
     // for two rare cases: a PATH element that is a file (ENOTDIR) moves on, and EPERM stops it.
@@ -97,20 +163,20 @@ class ChildProcessLauncher implements Launcher {
   readonly kind = 'child_process';
   onExit: (pid: number, waitStatus: number) => void = () => {};
 
-  launch(req: LaunchRequest): Promise<number> {
-    const env: Record<string, string> = {};
-    for (const e of req.env) {
-      const eq = e.indexOf('=');
-      if (eq > 0) env[e.slice(0, eq)] = Buffer.from(e.slice(eq + 1), 'latin1').toString();
-    }
+  async launch(req: LaunchRequest): Promise<number> {
+    return (await this.spawn(req, [req.socket, req.socket, 'inherit'])).pid as number;
+  }
+
+  async launchOnPipes(req: ProgramRequest): Promise<PipedProgram> {
+    const child = await this.spawn(req, ['pipe', 'pipe', 'inherit']);
+    return { pid: child.pid as number, toProgram: child.stdin!, fromProgram: child.stdout! };
+  }
+
+  private spawn(req: ProgramRequest, stdio: StdioOptions): Promise<ChildProcess> {
     return new Promise((resolve, reject) => {
-      const child = nodeSpawn(req.program, req.argv.slice(1), {
-        argv0: req.argv[0],
-        env,
-        stdio: [req.socket, req.socket, 'inherit'],
-      });
+      const child = nodeSpawn(req.program, req.argv.slice(1), { argv0: req.argv[0], env: envObject(req.env), stdio });
       child.once('error', reject);
-      child.once('spawn', () => resolve(child.pid as number));
+      child.once('spawn', () => resolve(child));
       child.once('exit', (code, signal) => {
         if (child.pid === undefined) return;
         this.onExit(child.pid, signal ? SIGNALS[signal] ?? 0 : (code ?? 0) << 8);
@@ -119,8 +185,17 @@ class ChildProcessLauncher implements Launcher {
   }
 }
 
-/** The best launcher this process can have. */
-export function makeLauncher(environ: readonly string[]): Launcher {
-  const lib = libc();
+function envObject(environ: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of environ) {
+    const eq = e.indexOf('=');
+    if (eq > 0) env[e.slice(0, eq)] = Buffer.from(e.slice(eq + 1), 'latin1').toString();
+  }
+  return env;
+}
+
+/** The best launcher this process can have, or the plain-Node one when asked for. */
+export function makeLauncher(environ: readonly string[], kind: 'best' | 'child_process' = 'best'): Launcher {
+  const lib = kind === 'best' ? libc() : null;
   return lib ? new PosixSpawnLauncher(lib, environ) : new ChildProcessLauncher();
 }

@@ -10,6 +10,7 @@ import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
 import type { LimitedConnection } from './limits';
+import type { RelayPlan } from './relay';
 import type { ConnectionFacts } from './log';
 import type { ServerOptions } from './options';
 
@@ -30,6 +31,17 @@ export interface Connection extends ConnectionFacts, LimitedConnection {
   /** Environment edits for the program, in 0.88's order. */
   readonly env: EnvChanges;
   deny: boolean;
+  /**
+   * Set by a step that needs the server between client and program (TLS, in-process helpers):
+   * the program then runs on pipes and the server relays. Null: the program gets the socket.
+   */
+  relay: RelayPlan | null;
+}
+
+/** The connection's relay plan, made on first use (the socket itself as the client side). */
+export function relayOf(c: Connection): RelayPlan {
+  if (!c.relay) c.relay = { client: c.socket, layers: [], idleMs: 0 };
+  return c.relay;
 }
 
 /** A reason to drop the connection: `tcpserver: warning: dropping connection, <reason>`, status 111. */

@@ -7,9 +7,10 @@ import { EnvChanges } from '../pathexec';
 import { endpointOf } from './address';
 import type { Admission } from '../limits';
 import { Connection, Drop, Step, STEPS } from './connection';
-import type { Launcher } from './children';
+import type { Launcher, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
 import type { Listener } from './listener';
+import { relay, RelayPlan } from './relay';
 import type { ServerLog } from './log';
 import type { ServerOptions } from './options';
 
@@ -62,10 +63,12 @@ export class ConnectionServer {
   private localPort = 0;
   /** the places in the limit counts of running children, by pid */
   private readonly admissions = new Map<number, Admission>();
+  /** relayed connections whose program or relay is still running, by pid */
+  private readonly relaying = new Map<number, RelayEnding>();
 
   constructor(private readonly parts: ServerParts) {
     this.steps = parts.steps ?? (parts.limits ? [...STEPS, limitsStep(parts.limits)] : STEPS);
-    parts.launcher.onExit = (pid, status) => this.ended(pid, status);
+    parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
   /** Start accepting on a listener whose connections are handed to `accept`. */
@@ -133,6 +136,7 @@ export class ConnectionServer {
       remoteInfo: null,
       env: new EnvChanges(),
       deny: false,
+      relay: null,
     };
     this.inProgress++;
     void this.serve(c).finally(() => this.inProgress--);
@@ -163,16 +167,16 @@ export class ConnectionServer {
       return;
     }
     const [program, ...args] = this.parts.program;
+    const request = {
+      program,
+      argv: [program, ...args],
+      env: c.env.apply(this.parts.environ),
+      idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
+    };
     let pid: number;
     try {
-      pid = await this.parts.launcher.launch({
-        program,
-        argv: [program, ...args],
-        env: c.env.apply(this.parts.environ),
-        socket: c.socket,
-        fd: c.fd,
-        idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
-      });
+      if (c.relay) pid = await this.launchRelayed(request, c.relay);
+      else pid = await this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd });
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();
@@ -187,6 +191,41 @@ export class ConnectionServer {
     if (c.admission) this.admissions.set(pid, c.admission);
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
-    c.socket.destroy();
+    // the program has its own copy of a socket it was given; a relayed one is the relay's
+    if (!c.relay) c.socket.destroy();
   }
+
+  /**
+   * Start the program on pipes and relay the connection to it. The connection ends (its `end` line,
+   * its -c slot) when both the program has exited and the relay has closed.
+   */
+  private async launchRelayed(request: ProgramRequest, plan: RelayPlan): Promise<number> {
+    const piped = await this.parts.launcher.launchOnPipes(request);
+    const ending: RelayEnding = { status: null, relayed: false };
+    this.relaying.set(piped.pid, ending);
+    void relay(plan.client, piped, plan).then(() => {
+      ending.relayed = true;
+      if (ending.status !== null) this.relayEnded(piped.pid, ending.status);
+    });
+    return piped.pid;
+  }
+
+  private exited(pid: number, status: number): void {
+    const ending = this.relaying.get(pid);
+    if (!ending) return this.ended(pid, status);
+    ending.status = status;
+    if (ending.relayed) this.relayEnded(pid, status);
+  }
+
+  private relayEnded(pid: number, status: number): void {
+    this.relaying.delete(pid);
+    this.ended(pid, status);
+  }
+}
+
+interface RelayEnding {
+  /** the program's wait status once it has exited */
+  status: number | null;
+  /** the relay has closed both sides */
+  relayed: boolean;
 }

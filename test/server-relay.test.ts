@@ -1,0 +1,183 @@
+// The server's relay between a client socket and a program on pipes, with real TCP connections on
+// loopback and real programs: every byte both ways, half-close both ways, backpressure, layers.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import type { CopyDirection } from '../src/copier/copier';
+import { libc } from '../src/ffi';
+import { Launcher, makeLauncher, PipedProgram } from '../src/server/children';
+import { composeLayers, relay, RelayLayer } from '../src/server/relay';
+
+interface Relayed {
+  client: Socket;
+  /** the server's side of the connection, which the relay writes to */
+  accepted: Socket;
+  program: PipedProgram;
+  /** resolves when the relay has closed everything */
+  relayed: Promise<void>;
+  /** resolves with the program's wait status */
+  exited: Promise<number>;
+}
+
+/** A listening socket whose one connection is relayed to `argv` through `layers`. */
+async function relayedConnection(
+  launcher: Launcher,
+  argv: string[],
+  opts: { layers?: RelayLayer[]; idleMs?: number } = {},
+): Promise<Relayed> {
+  const server: Server = createServer({ pauseOnConnect: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => server.close());
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const [socket] = await accepted;
+  const exits = new Map<number, number>();
+  const waiting = new Map<number, (status: number) => void>();
+  launcher.onExit = (pid, status) => {
+    const w = waiting.get(pid);
+    if (w) w(status);
+    else exits.set(pid, status);
+  };
+  const program = await launcher.launchOnPipes({ program: argv[0], argv, env: ['PATH=/usr/bin:/bin'] });
+  const exited = new Promise<number>((resolve) => {
+    const known = exits.get(program.pid);
+    if (known !== undefined) resolve(known);
+    else waiting.set(program.pid, resolve);
+  });
+  const relayed = relay(socket, program, { layers: opts.layers ?? [], idleMs: opts.idleMs ?? 0 });
+  return { client, accepted: socket, program, relayed, exited };
+}
+
+/** Everything the client receives until the server's end of file. */
+function readAll(s: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  return new Promise((resolve, reject) => {
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}
+
+const launchers: Array<[string, () => Launcher, string | false]> = [
+  ['posix_spawn', () => makeLauncher([]), !libc() && 'FFI (koffi) not available'],
+  ['child_process', () => makeLauncher([], 'child_process'), false],
+];
+
+for (const [kind, make, skip] of launchers) {
+  describe(`relay (${kind} launcher)`, { skip }, () => {
+    it('carries 20 MB each way through cat, byte for byte, and ends after the client half-closes', async () => {
+      const r = await relayedConnection(make(), ['cat']);
+      const data = randomBytes(20 * 1024 * 1024);
+      const received = readAll(r.client);
+      r.client.end(data);
+      const got = await received;
+      assert.equal(got.length, data.length);
+      assert.ok(got.equals(data));
+      assert.equal(await r.exited, 0);
+      await r.relayed;
+    });
+
+    it("gives the program end of file on the client's half-close, and its answer still reaches the client", async () => {
+      const r = await relayedConnection(make(), ['sh', '-c', 'n=$(wc -c); echo "read $n"']);
+      const received = readAll(r.client);
+      r.client.end('hello\n');
+      assert.equal((await received).toString(), 'read 6\n');
+      assert.equal(await r.exited, 0);
+      await r.relayed;
+    });
+
+    it('ends the connection when the program ends its output, with the client still open', async () => {
+      const r = await relayedConnection(make(), ['sh', '-c', 'echo bye; exec >&-; sleep 0.2; exit 3']);
+      const received = readAll(r.client);
+      assert.equal((await received).toString(), 'bye\n');
+      assert.equal(await r.exited, 3 << 8);
+      r.client.end();
+      await r.relayed;
+    });
+
+    it('answers each line of a dialogue as soon as it is written (nothing waits for a buffer to fill)', async () => {
+      const r = await relayedConnection(make(), ['sh', '-c', 'while read l; do echo "got $l"; done']);
+      let pending = '';
+      r.client.setEncoding('latin1');
+      for (let i = 0; i < 50; i++) {
+        r.client.write(`line ${i}\n`);
+        while (!pending.includes('\n')) pending += (await once(r.client, 'data'))[0];
+        assert.equal(pending, `got line ${i}\n`);
+        pending = '';
+      }
+      r.client.end();
+      await r.relayed;
+    });
+
+    it("keeps the program's output flowing after it stops reading its input", async () => {
+      // the program closes its input at once and answers later: the client's bytes are dropped
+      const r = await relayedConnection(make(), ['sh', '-c', 'exec <&-; sleep 0.3; echo done']);
+      const received = readAll(r.client);
+      r.client.write(randomBytes(256 * 1024));
+      assert.equal((await received).toString(), 'done\n');
+      r.client.end();
+      await r.relayed;
+    });
+
+    it('holds a bounded amount for a client that stops reading', async () => {
+      const r = await relayedConnection(make(), ['sh', '-c', 'exec yes']);
+      r.client.pause();
+      // the program can write only as fast as the client reads: sample what the relay holds
+      let largest = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((res) => setTimeout(res, 25));
+        const held = r.accepted.writableLength + (r.program.fromProgram as Socket).readableLength;
+        largest = Math.max(largest, held);
+      }
+      assert.ok(largest <= 1024 * 1024, `relay held ${largest} bytes of program output`);
+      r.client.destroy();
+      await r.relayed;
+      assert.ok((await r.exited) !== 0, 'yes ends by SIGPIPE or a write error once the relay closes');
+    });
+
+    it('closes a connection idle for longer than the idle time', async () => {
+      const r = await relayedConnection(make(), ['cat'], { idleMs: 200 });
+      const received = readAll(r.client).catch(() => Buffer.alloc(0));
+      r.client.write('x');
+      await r.relayed;
+      await received;
+      assert.equal(await r.exited, 0);
+    });
+  });
+}
+
+describe('relay layers', () => {
+  const tag = (name: string, log: string[]): RelayLayer => ({
+    directions: (pid) => {
+      const dir = (way: string): CopyDirection => ({
+        forward(chunk) {
+          log.push(`${name}${way}${pid}:${chunk}`);
+          return Buffer.concat([chunk, Buffer.from(name)]);
+        },
+        eof() {
+          log.push(`${name}${way}eof`);
+        },
+      });
+      return [dir('<'), dir('>')];
+    },
+  });
+
+  it('runs input from the client side inward and output from the program side outward', () => {
+    const log: string[] = [];
+    const [input, output] = composeLayers([tag('a', log), tag('b', log)], 7);
+    assert.equal(input.forward(Buffer.from('x')).toString(), 'xab');
+    assert.equal(output.forward(Buffer.from('y')).toString(), 'yba');
+    input.eof();
+    output.eof();
+    assert.deepEqual(log, ['a<7:x', 'b<7:xa', 'b>7:y', 'a>7:yb', 'a<eof', 'b<eof', 'b>eof', 'a>eof']);
+  });
+
+  it('passes bytes through untouched with no layers', () => {
+    const [input, output] = composeLayers([], 1);
+    const b = Buffer.from('same');
+    assert.equal(input.forward(b), b);
+    assert.equal(output.forward(b), b);
+  });
+});
