@@ -46,7 +46,7 @@ export interface PerIpLimit {
 
 /** -C's argument: decimal digits, then nothing or ':' and the message. */
 export function parsePerIpLimit(arg: string): PerIpLimit | 'invalid' {
-  const m = /^(\d+)(?::([^]*))?$/.exec(arg);
+  const m = /^(\d+)(?::(.*))?$/s.exec(arg);
   if (!m) return 'invalid';
   return { count: scanNumber(m[1], 64), message: m[2] ?? null };
 }
