@@ -11,6 +11,7 @@ import { environWithPerIpLimit, serverLimits } from '../server/limits';
 import { ServerLog } from '../server/log';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
+import { openStatusSocket, STATUS_VARIABLE, statusReport } from '../server/status';
 import { portForOperand } from '../services';
 
 function setIds(diag: Diagnostics, uid: number, gid: number): void {
@@ -94,7 +95,8 @@ export async function main(): Promise<void> {
   const scopeId = options.interfaceName === null ? 0 : interfaceIndex(options.interfaceName);
 
   const log = new ServerLog(diag);
-  const limits = serverLimits(environ, options);
+  const statusPath = process.env[STATUS_VARIABLE] || null;
+  const limits = serverLimits(environ, options, statusPath !== null);
   const server = new ConnectionServer({ options, program, environ, launcher, log, limits });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
@@ -111,6 +113,11 @@ export async function main(): Promise<void> {
     // a kernel without IPv6 gets the IPv4 wildcard instead of the dual-stack one
     if (address !== ANY6_DUAL || (err as ListenError).step !== 'socket') listenFailed(err);
     listener = await listen(ANY4).catch(listenFailed);
+  }
+  if (statusPath !== null) {
+    const report = () => statusReport({ running: () => server.running(), limit: options.limit, limits });
+    const status = await openStatusSocket(statusPath, report).catch((err) => diag.fatalSys(`unable to bind status socket ${statusPath}`, err));
+    process.on('exit', status.remove);
   }
   setIds(diag, options.uid, options.gid);
   if (options.printPort) {

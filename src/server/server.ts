@@ -71,6 +71,11 @@ export class ConnectionServer {
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
+  /** Connections accepted and not ended: 0.88's `status: n/limit`. */
+  running(): number {
+    return this.children;
+  }
+
   /** Start accepting on a listener whose connections are handed to `accept`. */
   attach(listener: Listener): void {
     // While accepting is paused nothing else keeps the event loop alive (signal watchers are
