@@ -2,13 +2,14 @@ import { closeSync, openSync } from 'node:fs';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { keepInheritedDescriptors, rememberInheritedDescriptors } from '../inherited';
-import { Diagnostics, writeAll } from '../messages';
-import { rawArgs, rawEnviron } from '../rawproc';
+import { Diagnostics, EXIT_USAGE, writeAll } from '../messages';
+import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
 import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from '../server/host';
 import { Listener, ListenError, openListener } from '../server/listener';
 import { environWithPerIpLimit, serverLimits } from '../server/limits';
 import { ServerLog } from '../server/log';
+import { proxySettings } from '../server/proxy';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
 import { portForOperand } from '../services';
@@ -95,7 +96,9 @@ export async function main(): Promise<void> {
 
   const log = new ServerLog(diag);
   const limits = serverLimits(environ, options);
-  const server = new ConnectionServer({ options, program, environ, launcher, log, limits });
+  const proxy = proxySettings(rawEnv);
+  if (proxy && 'bad' in proxy) diag.fatal(`unable to parse PROXYFROM: ${proxy.bad}`, EXIT_USAGE);
+  const server = new ConnectionServer({ options, program, environ, launcher, log, limits, proxy: proxy ?? undefined });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {
