@@ -22,6 +22,10 @@ const DIR = tempDir();
 const PROGRAM = join(DIR, 'program');
 writeFileSync(PROGRAM, '#!/bin/sh\nenv | grep -E "^(PROTO|TCP|SSL_)" | sort\necho --\nexec cat\n');
 chmodSync(PROGRAM, 0o755);
+/** the same without reading its input, for clients that never end theirs */
+const ENV_PROGRAM = join(DIR, 'env-program');
+writeFileSync(ENV_PROGRAM, '#!/bin/sh\nenv | grep -E "^(PROTO|TCP|SSL_)" | sort\necho --\n');
+chmodSync(ENV_PROGRAM, 0o755);
 
 const A = randomInt(1, 255);
 const B = randomInt(0, 255);
@@ -71,8 +75,8 @@ function talk(port: number, from: string, bytes: Buffer, o: { localPort?: number
 
 const FLAGS = ['-v', '-1', '-R', '-H', '-l', 'L'];
 
-async function start(env: Record<string, string>, flags = FLAGS, extra: Record<string, string> = {}): Promise<RunningServer> {
-  const s = await startServer(TCPSERVER, [...flags, SERVER_IP, '0', PROGRAM], { env: { ...process.env, ...env, ...extra } });
+async function start(env: Record<string, string>, flags = FLAGS, extra: Record<string, string> = {}, program = PROGRAM): Promise<RunningServer> {
+  const s = await startServer(TCPSERVER, [...flags, SERVER_IP, '0', program], { env: { ...process.env, ...env, ...extra } });
   await s.waitForLine(/^tcpserver: status: 0\//);
   return s;
 }
@@ -210,5 +214,52 @@ describe('PROXY header and the lookups', () => {
     const r = runSync(TCPSERVER, ['-1', SERVER_IP, '0', 'true'], { env: { ...process.env, PROXYFROM: '10.0.0.0/8,10.0.0.300' } });
     assert.equal(r.status, 100);
     assert.equal(r.stderr.toString(), 'tcpserver: fatal: unable to parse PROXYFROM: 10.0.0.300\n');
+  });
+});
+
+describe('tcpclient -P: sending the header, to our own tcpserver', () => {
+  const TCPCLIENT = ours('tcpclient');
+  // the program run by tcpclient prints what the server's program sent back
+  const readBack = ['sh', '-c', 'exec cat <&6'];
+
+  it('-P1 and -P2 pass on the connection tcpclient runs under (TCPREMOTEIP ... as tcpserver sets them)', async () => {
+    const s = await start({ PROXYFROM: BALANCER }, FLAGS, {}, ENV_PROGRAM);
+    for (const version of ['1', '2']) {
+      const given = { TCPREMOTEIP: '203.0.113.9', TCPREMOTEPORT: '4711', TCPLOCALIP: '2001:db8::25', TCPLOCALPORT: '25' };
+      const r = runSync(TCPCLIENT, ['-RHl0', '-i', BALANCER, '-P', version, SERVER_IP, String(s.port), ...readBack], { env: { ...process.env, ...given } });
+      assert.equal(r.status, 0, r.stderr.toString());
+      const out = r.stdout.toString();
+      // mixed families go out as IPv6, the IPv4 one v4-mapped
+      assert.match(out, /^PROTO=TCP\n/m);
+      assert.match(out, /^TCPREMOTEIP=203\.0\.113\.9$/m);
+      assert.match(out, /^TCPREMOTEPORT=4711$/m);
+      assert.match(out, /^TCPLOCALIP=2001:db8::25$/m);
+      assert.match(out, /^TCPLOCALPORT=25$/m);
+    }
+  });
+
+  it('without TCPREMOTEIP, its own connection; the program still gets every byte from the server', async () => {
+    const s = await start({ PROXYFROM: BALANCER }, FLAGS, {}, ENV_PROGRAM);
+    const env = { ...process.env };
+    delete env.TCPREMOTEIP;
+    const r = runSync(TCPCLIENT, ['-RHl0', '-i', BALANCER, '-p', '0', '-P2', SERVER_IP, String(s.port), 'sh', '-c', 'echo "$TCPLOCALPORT" >&2; exec cat <&6'], { env });
+    assert.equal(r.status, 0, r.stderr.toString());
+    const myPort = r.stderr.toString().trim();
+    assert.match(r.stdout.toString(), new RegExp(`^TCPREMOTEIP=${BALANCER.replace(/\./g, '\\.')}\\nTCPREMOTEPORT=${myPort}$`, 'm'));
+    assert.match(r.stdout.toString(), /\n--\n$/);
+  });
+
+  it('variables that make no header stop tcpclient before the program runs; a bad version is a usage error', async () => {
+    const s = await start({ PROXYFROM: BALANCER }, FLAGS, {}, ENV_PROGRAM);
+    const bad = runSync(TCPCLIENT, ['-RHl0', '-i', BALANCER, '-P1', SERVER_IP, String(s.port), 'echo', 'ran'], {
+      env: { ...process.env, TCPREMOTEIP: '203.0.113.9', TCPREMOTEPORT: '65536', TCPLOCALIP: '192.0.2.1', TCPLOCALPORT: '25' },
+    });
+    assert.equal(bad.status, 111);
+    assert.equal(bad.stderr.toString(), 'tcpclient: fatal: unable to make PROXY header: TCPREMOTEPORT=65536 is not a port\n');
+    assert.equal(bad.stdout.length, 0);
+    await s.waitForLine(/dropping connection, unable to read PROXY header: end of file$/);
+    const usage = runSync(TCPCLIENT, ['-P3', SERVER_IP, '1', 'true']);
+    assert.equal(usage.status, 100);
+    assert.match(usage.stderr.toString(), /^tcpclient: usage: /);
   });
 });
