@@ -21,9 +21,16 @@ export interface RunningServer {
 export function startServer(
   file: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; /** descriptors for the server's fds 3, 4, ... */ extraFds?: number[] } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    /** a descriptor for the server's fd 0 */
+    stdin?: number;
+    /** descriptors for the server's fds 3, 4, ... */
+    extraFds?: number[];
+  } = {},
 ): Promise<RunningServer> {
-  const stdio = ['ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
+  const stdio = [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
   const proc = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
   let stderr = '';
   const waiters: Array<() => void> = [];
