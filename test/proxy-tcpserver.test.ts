@@ -12,7 +12,7 @@ import { parseIp4 } from '../src/dns/address';
 import { formatV1 } from '../src/proxy/v1';
 import { formatV2, formatV2Local } from '../src/proxy/v2';
 import { IdentTestServer } from './support/ident-server';
-import { ours, runSync } from './support/programs';
+import { BIN, ours, runSync } from './support/programs';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
@@ -247,6 +247,18 @@ describe('tcpclient -P: sending the header, to our own tcpserver', () => {
     const myPort = r.stderr.toString().trim();
     assert.match(r.stdout.toString(), new RegExp(`^TCPREMOTEIP=${BALANCER.replace(/\./g, '\\.')}\\nTCPREMOTEPORT=${myPort}$`, 'm'));
     assert.match(r.stdout.toString(), /\n--\n$/);
+  });
+
+  it('a relay of tcpserver and tcpclient -P2 passes each client on to the backend (doc/tcpclient.md)', async () => {
+    const backend = await start({ PROXYFROM: BALANCER }, FLAGS, {}, ENV_PROGRAM);
+    const relay = ['tcpclient', '-RHl0', '-i', BALANCER, '-P2', SERVER_IP, String(backend.port), 'sh', '-c', 'cat <&6 & exec cat >&7'];
+    const front = await startServer(TCPSERVER, ['-1', '-RHl0', SERVER_IP, '0', ...relay], {
+      env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` },
+    });
+    const r = await talk(front.port, ip(9), Buffer.from('hello'));
+    assert.equal(r.env.get('TCPREMOTEIP'), ip(9));
+    assert.equal(r.env.get('TCPLOCALIP'), SERVER_IP);
+    assert.equal(r.env.get('TCPLOCALPORT'), String(front.port));
   });
 
   it('variables that make no header stop tcpclient before the program runs; a bad version is a usage error', async () => {
