@@ -38,6 +38,7 @@ export interface Libc {
   pipe2: Fn;
   getsockname: Fn;
   getsockopt: Fn;
+  recv: Fn;
 }
 
 let cached: Libc | null | undefined;
@@ -82,6 +83,7 @@ export function libc(): Libc | null {
       pipe2: f('int pipe2(void *fds, int flags)'),
       getsockname: f('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
       getsockopt: f('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)'),
+      recv: f('long recv(int fd, void *buf, unsigned long len, int flags)'),
     };
   } catch {
     cached = null;
@@ -165,6 +167,27 @@ export function listeningTcpAddress(lib: Libc, fd: number): { ip: Buffer; port: 
   if (family === AF_INET) return { ip: Buffer.from(sa.subarray(4, 8)), port: sa.readUInt16BE(2) };
   if (family === AF_INET6) return { ip: Buffer.from(sa.subarray(8, 24)), port: sa.readUInt16BE(2) };
   return null;
+}
+
+const MSG_PEEK = 0x02;
+const MSG_DONTWAIT = 0x40;
+
+/**
+ * What a socket has received and not yet been read, up to buf's length, without reading it and
+ * without waiting: the byte count (0 at end of file), or null when nothing is there yet (EAGAIN);
+ * throws an errno error.
+ */
+export function peekReceived(lib: Libc, fd: number, buf: Buffer): number | null {
+  return receiveNow(lib, fd, buf, MSG_PEEK);
+}
+
+/** Read up to buf's length from a socket without waiting: as peekReceived, but the bytes are taken. */
+export function receiveNow(lib: Libc, fd: number, buf: Buffer, flags = 0): number | null {
+  const n = Number(lib.recv(fd, buf, buf.length, flags | MSG_DONTWAIT));
+  if (n >= 0) return n;
+  const errno = lastErrno(lib);
+  if (errno === 11) return null; // EAGAIN
+  throw errnoError(errno, 'recv');
 }
 
 /** The index of a network interface (the scope id of its link-local addresses), 0 if unknown. */

@@ -108,6 +108,36 @@ for (const mode of ['ffi', 'no-ffi'] as const) {
       assert.equal(s.lines().filter((l) => l.startsWith(`tcpserver: pid `) && l.endsWith(` from ${ip(7)}`)).length, 2);
     });
 
+    it('a header arriving in pieces, data behind it: read to its end and no further', async () => {
+      const s = await start(env);
+      for (const header of [formatV1(endpoint(ip(7), 4711), endpoint(ip(8), 25)), formatV2(endpoint(ip(7), 4711), endpoint(ip(8), 25))]) {
+        const r = await new Promise<Reply>((resolve, reject) => {
+          // byte by byte for the first 20, then the rest with the data in one segment
+          const pieces = [...Array(20).keys()].map((i) => header.subarray(i, i + 1));
+          pieces.push(Buffer.concat([header.subarray(20), Buffer.from('the data')]));
+          const sock = connect({ port: s.port, host: SERVER_IP, localAddress: BALANCER });
+          clients.add(sock);
+          sock.setNoDelay(true);
+          const chunks: Buffer[] = [];
+          const send = () => {
+            const p = pieces.shift();
+            if (!p) return void sock.end();
+            sock.write(p);
+            setTimeout(send, 5);
+          };
+          sock.on('connect', send);
+          sock.on('data', (d: Buffer) => chunks.push(d));
+          sock.on('error', reject);
+          sock.on('close', () => {
+            const raw = Buffer.concat(chunks);
+            resolve({ env: new Map(), data: raw.subarray(raw.indexOf('--\n') + 3), raw });
+          });
+        });
+        assert.match(r.raw.toString(), new RegExp(`^TCPREMOTEIP=${ip(7).replace(/\./g, '\\.')}$`, 'm'));
+        assert.equal(r.data.toString(), 'the data');
+      }
+    });
+
     it('a proxied client looks to the program and the log exactly as a direct one from its address', async () => {
       const s = await start(env);
       const port = 20000 + randomInt(0, 20000);

@@ -1,8 +1,10 @@
 // Reading a PROXY header off an accepted, paused socket, and not one byte more: the program gets the
 // socket's descriptor itself, so whatever this process read past the header would be lost to it.
 //
-// With FFI: a close-on-exec copy of the descriptor is read by a second net.Socket in Node's
-// user-buffer mode (the `onread` option), where each read(2) fills at most the buffer it is given.
+// With FFI: usually the whole header is there already (a balancer sends it as it connects), so it
+// is peeked at (recv MSG_PEEK) and exactly its bytes are taken, without waiting. Otherwise a
+// close-on-exec copy of the descriptor is read by a second net.Socket in Node's user-buffer mode
+// (the `onread` option), where each read(2) fills at most the buffer it is given.
 // The buffer is always sized to the inspector's `need`, a lower bound of what is left of any valid
 // header, so no read goes past the end of the header, whichever way the bytes arrive (typically
 // 2 reads for v2, 4 to 6 for v1). The accepted socket itself is never read and stays paused, for the
@@ -11,7 +13,7 @@
 // then be given the connection through the server's relay.
 import { OnReadOpts, Socket, SocketConstructorOpts } from 'node:net';
 import { errorText } from '../errstr';
-import { duplicateDescriptor, Libc } from '../ffi';
+import { duplicateDescriptor, Libc, peekReceived, receiveNow } from '../ffi';
 import { inspectHeader } from './header';
 import { Inspection, MAX_HEADER_LENGTH, ProxyHeader } from './inspection';
 
@@ -36,7 +38,27 @@ function settled(i: Exclude<Inspection, { kind: 'more' }>, buffered: boolean): R
 
 /** Read the header from `fd` (the descriptor of `socket`), within `timeoutMs`. */
 export function readProxyHeader(lib: Libc | null, socket: Socket, fd: number, timeoutMs: number): Promise<ReadOutcome> {
-  return lib ? readExactly(lib, fd, timeoutMs) : readBuffered(socket, timeoutMs);
+  if (!lib) return readBuffered(socket, timeoutMs);
+  return Promise.resolve(readArrived(lib, fd) ?? readExactly(lib, fd, timeoutMs));
+}
+
+// a whole v1 line, or a v2 header with a few TLVs
+const PEEK = Buffer.alloc(512);
+
+/** The header from what has arrived already; null when it has not all arrived yet. */
+function readArrived(lib: Libc, fd: number): ReadOutcome | Promise<ReadOutcome> | null {
+  try {
+    const n = peekReceived(lib, fd, PEEK);
+    if (n === null) return null;
+    if (n === 0) return END_OF_FILE;
+    const i = inspectHeader(PEEK.subarray(0, n));
+    if (i.kind === 'more') return null;
+    if (i.kind === 'invalid') return i;
+    if (receiveNow(lib, fd, PEEK.subarray(0, i.length)) !== i.length) return { kind: 'unreadable', reason: 'short read' };
+    return settled(i, false);
+  } catch (err) {
+    return { kind: 'unreadable', reason: errorText(err) };
+  }
 }
 
 function readExactly(lib: Libc, fd: number, timeoutMs: number): Promise<ReadOutcome> {

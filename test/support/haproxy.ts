@@ -48,8 +48,11 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-/** Start HAProxy with these frontends on free random ports (retried on a collision). */
-export async function startHaproxy(dir: string, frontends: readonly Frontend[]): Promise<RunningHaproxy> {
+/**
+ * Start HAProxy with these frontends on free random ports (retried on a collision), stopped when
+ * the current test ends unless `standalone` (for benchmarks, outside node:test).
+ */
+export async function startHaproxy(dir: string, frontends: readonly Frontend[], standalone = false): Promise<RunningHaproxy> {
   for (let attempt = 0; ; attempt++) {
     const ports: Record<string, number> = {};
     for (const f of frontends) ports[f.name] = randomInt(20000, 60000);
@@ -72,7 +75,7 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
       await exited;
     };
     if (up) {
-      after(stop);
+      if (!standalone) after(stop);
       return { ports, stop };
     }
     await stop();
