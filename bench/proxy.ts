@@ -61,9 +61,25 @@ async function rate(port: number, clients: number): Promise<{ rate: number; erro
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
-  const plain = await start(OURS, process.env);
-  const proxied = await start(OURS, { ...process.env, PROXYFROM: '127.0.0.1' });
-  const c = await start(C, process.env);
+  // what to stop, even when a measurement fails half way
+  const cleanups: Array<() => unknown> = [];
+  try {
+    await measure(dir, cleanups);
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(dir: string, cleanups: Array<() => unknown>): Promise<void> {
+  const server = async (bin: string, env: NodeJS.ProcessEnv) => {
+    const s = await start(bin, env);
+    cleanups.push(() => s.proc.kill('SIGTERM'));
+    return s;
+  };
+  const plain = await server(OURS, process.env);
+  const proxied = await server(OURS, { ...process.env, PROXYFROM: '127.0.0.1' });
+  const c = await server(C, process.env);
   const h = await startHaproxy(
     dir,
     [
@@ -74,6 +90,7 @@ async function main(): Promise<void> {
     ],
     true,
   );
+  cleanups.push(() => h.stop());
   const kinds = ['plain', 'v2', 'v1', 'c'] as const;
   console.log(`# bench/proxy.ts: ${SECONDS} s per point, ${ROUNDS} rounds alternating, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const clients of [1, 10]) {
@@ -93,9 +110,6 @@ async function main(): Promise<void> {
         `v1 ${m.v1.toFixed(0)}/s (${(m.v1 / m.plain).toFixed(3)}x), C tcpserver no header ${m.c.toFixed(0)}/s; errors ${errors}`,
     );
   }
-  await h.stop();
-  for (const s of [plain, proxied, c]) s.proc.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
   console.log(`# load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 

@@ -55,7 +55,8 @@ function listening(port: number): Promise<boolean> {
 export async function startHaproxy(dir: string, frontends: readonly Frontend[], standalone = false): Promise<RunningHaproxy> {
   for (let attempt = 0; ; attempt++) {
     const ports: Record<string, number> = {};
-    for (const f of frontends) ports[f.name] = randomInt(20000, 60000);
+    // below the kernel's ephemeral ports (32768 on), which port-0 listeners and clients take
+    for (const f of frontends) ports[f.name] = randomInt(10000, 32000);
     const file = join(dir, `haproxy-${attempt}.cfg`);
     writeFileSync(file, config(frontends, ports));
     const proc: ChildProcess = spawn(HAPROXY as string, ['-f', file, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -63,7 +64,7 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[], 
     proc.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
     let up = false;
-    for (let i = 0; i < 100 && proc.exitCode === null; i++) {
+    for (let i = 0; i < 200 && proc.exitCode === null; i++) {
       if ((await Promise.all(Object.values(ports).map(listening))).every(Boolean)) {
         up = true;
         break;
@@ -79,6 +80,7 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[], 
       return { ports, stop };
     }
     await stop();
-    if (attempt >= 5 || !/cannot bind|Address already in use/i.test(stderr)) throw new Error(`haproxy did not start:\n${stderr}`);
+    // a port taken meanwhile (its message may come after the exit): try other ports
+    if (attempt >= 5) throw new Error(`haproxy did not start (exit ${proc.exitCode}, signal ${proc.signalCode}):\n${stderr}`);
   }
 }
