@@ -10,29 +10,15 @@ import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { NEED_HAPROXY, startHaproxy } from './support/haproxy';
 import { cBinary, ours } from './support/programs';
-import { startServer } from './support/server';
+import { readUntilClosed, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
 const SSLSERVER = ours('sslserver');
 const SKIP = NEED_HAPROXY || (existsSync(SSLSERVER) ? false : 'bin/sslserver not built yet (issue 10)') || (cBinary('openssl') ? false : 'openssl not installed');
 
 function ask(port: number, host: string, localAddress: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const tcp = tcpConnect({ port, host, localAddress });
-    const s = tlsConnect({ socket: tcp, rejectUnauthorized: false, servername: 'test.example' });
-    const timer = setTimeout(() => reject(new Error(`no answer; got ${JSON.stringify(out)}`)), 15_000);
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => (out += d));
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
+  const tcp = tcpConnect({ port, host, localAddress });
+  return readUntilClosed(tlsConnect({ socket: tcp, rejectUnauthorized: false, servername: 'test.example' }));
 }
 
 describe('sslserver behind HAProxy (TLS passed through, PROXY before the handshake)', { skip: SKIP }, () => {

@@ -13,7 +13,7 @@ import { parseIp4 } from '../src/dns/address';
 import { libc, listeningTcpAddress, listenSocket } from '../src/ffi';
 import { randomLoopbackIp } from './support/loopback';
 import { cBinary, needC, ours, ROOT } from './support/programs';
-import { startServer } from './support/server';
+import { readUntilClosed, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
 const TCPSERVER = ours('tcpserver');
@@ -46,21 +46,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env,
 }
 
 function ask(ip: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, ip);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`no answer from ${ip}:${port}, got ${JSON.stringify(out)}`)), 15_000);
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => (out += d));
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
+  return readUntilClosed(connect(port, ip));
 }
 
 /** The listen queue's length of the socket listening on ip:port, as ss shows it (Send-Q). */

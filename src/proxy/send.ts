@@ -2,9 +2,9 @@
 // the client runs under, as tcpserver describes it to its program (TCPREMOTEIP and TCPREMOTEPORT are
 // the source, TCPLOCALIP and TCPLOCALPORT the destination), so that `tcpserver ... tcpclient -P2
 // backend ...` passes the real client on; without TCPREMOTEIP, the client's own connection.
-import { isIPv4, isIPv6 } from 'node:net';
-import { parseIp4, parseIp6 } from '../dns/address';
+import { isV4Mapped } from '../dns/address';
 import type { ProxyEndpoint } from './inspection';
+import { ip4FromText, ip6FromText, portFromText } from './text';
 import { formatV1 } from './v1';
 import { formatV2 } from './v2';
 
@@ -26,15 +26,8 @@ export interface OwnEnds {
 /** 4 bytes for IPv4 (v4-mapped included), 16 for IPv6, null for anything else. */
 function addressBytes(text: string): Buffer | null {
   const bare = text.replace(/%.*$/, '');
-  if (isIPv4(bare)) return parseIp4(bare);
-  if (!isIPv6(bare)) return null;
-  const ip = parseIp6(bare);
-  if (ip && ip.subarray(0, 12).equals(Buffer.from('00000000000000000000ffff', 'hex'))) return Buffer.from(ip.subarray(12));
-  return ip;
-}
-
-function portNumber(text: string): number | null {
-  return /^(0|[1-9][0-9]{0,4})$/.test(text) && Number(text) <= 65535 ? Number(text) : null;
+  const ip = ip4FromText(bare) ?? ip6FromText(bare);
+  return ip && ip.length === 16 && isV4Mapped(ip) ? Buffer.from(ip.subarray(12)) : ip;
 }
 
 /**
@@ -54,7 +47,7 @@ export function headerToSend(version: HeaderVersion, env: (name: string) => stri
     const values: Array<Buffer | number> = [];
     for (const name of ['TCPREMOTEIP', 'TCPREMOTEPORT', 'TCPLOCALIP', 'TCPLOCALPORT']) {
       const text = env(name) ?? '';
-      const value = name.endsWith('IP') ? addressBytes(text) : portNumber(text);
+      const value = name.endsWith('IP') ? addressBytes(text) : portFromText(text);
       if (value === null) return { problem: `${name}=${text} is not ${name.endsWith('IP') ? 'an IP address' : 'a port'}` };
       values.push(value);
     }

@@ -1,8 +1,8 @@
 // PROXYFROM: the peers trusted to send a PROXY header, as nginx's set_real_ip_from lists them:
 // addresses and CIDR prefixes, IPv4 and IPv6, separated by commas. IPv4 entries also match the
 // v4-mapped form a dual-stack socket reports (::ffff:10.0.0.1).
-import { isIPv4, isIPv6 } from 'node:net';
-import { mapIp4, parseIp4, parseIp6 } from '../dns/address';
+import { mapIp4 } from '../dns/address';
+import { ip4FromText, ip6FromText } from './text';
 
 interface Prefix {
   /** 16 bytes (IPv4 v4-mapped) */
@@ -24,10 +24,10 @@ export class TrustedPeers {
   }
 }
 
+/** 16 bytes, IPv4 v4-mapped. */
 function addressBytes(text: string): Buffer | null {
-  if (isIPv4(text)) return mapIp4(parseIp4(text) as Buffer);
-  if (isIPv6(text) && !text.includes('%')) return parseIp6(text);
-  return null;
+  const ip4 = ip4FromText(text);
+  return ip4 ? mapIp4(ip4) : ip6FromText(text);
 }
 
 function inPrefix(ip: Buffer, p: Prefix): boolean {
@@ -44,7 +44,7 @@ function parseEntry(entry: string): Prefix | null {
   const text = slash < 0 ? entry : entry.slice(0, slash);
   const ip = addressBytes(text);
   if (ip === null) return null;
-  const offset = isIPv4(text) ? 96 : 0;
+  const offset = ip4FromText(text) ? 96 : 0;
   if (slash < 0) return { ip, bits: 128 };
   const bitsText = entry.slice(slash + 1);
   if (!/^(0|[1-9][0-9]{0,2})$/.test(bitsText) || Number(bitsText) > 128 - offset) return null;

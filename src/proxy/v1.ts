@@ -4,9 +4,9 @@
 //   PROXY UNKNOWN[ anything]\r\n
 // read strictly: single spaces, addresses as inet_pton reads them (no leading zeros in IPv4, no
 // zone in IPv6), ports 0-65535 without leading zeros.
-import { isIPv4, isIPv6 } from 'node:net';
-import { formatIp4, formatIp6, mapIp4, parseIp4, parseIp6 } from '../dns/address';
+import { formatIp4, formatIp6, mapIp4 } from '../dns/address';
 import { Inspection, invalid, more, NOT_A_HEADER, ProxyEndpoint } from './inspection';
+import { ip4FromText, ip6FromText, portFromText } from './text';
 import { NO_TLVS } from './tlv';
 
 /** "PROXY UNKNOWN\r\n" */
@@ -60,11 +60,11 @@ const BAD_PORT = 'bad port';
 function parseField(f: Field, text: string): Buffer | number | null {
   switch (f) {
     case 'ip4':
-      return isIPv4(text) ? parseIp4(text) : null;
+      return ip4FromText(text);
     case 'ip6':
-      return !text.includes('%') && isIPv6(text) ? parseIp6(text) : null;
+      return ip6FromText(text);
     case 'port':
-      return /^(0|[1-9][0-9]{0,4})$/.test(text) && Number(text) <= 65535 ? Number(text) : null;
+      return portFromText(text);
   }
 }
 
