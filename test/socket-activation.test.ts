@@ -84,6 +84,16 @@ describe('systemd-socket-activate', { skip: NEED_ACTIVATE || NEED_FFI }, () => {
     assert.equal(backlogOf(ip, port), 9, 'the queue is -b long');
   });
 
+  it('of several sockets, the one on the operands is used; programs get none of them', async () => {
+    const ip = randomLoopbackIp();
+    const a = run(ACTIVATE as string, ['-E', 'PATH', '-l', `${ip}:7003`, '-l', `${ip}:7004`, '-l', `${ip}:7005`, TCPSERVER, '-v', '-RHl0', ip, '7004', 'sh', '-c', 'ls /proc/$$/fd | tr "\\n" " "'], { PATH: process.env.PATH });
+    await waitFor(() => /Listening on .*7005/.test(a.stderr()), 'systemd-socket-activate to listen');
+    // the first connection starts tcpserver (it waits on 7004's queue); the other sockets are closed
+    assert.equal(await ask(ip, 7004), '0 1 2 ');
+    await assert.rejects(ask(ip, 7003), /ECONNREFUSED|ECONNRESET/);
+    assert.equal(await ask(ip, 7004), '0 1 2 ');
+  });
+
   it('a socket that does not serve the operands stops tcpserver, saying what it listens on', async () => {
     const ip = randomLoopbackIp();
     const a = run(ACTIVATE as string, ['-l', `${ip}:7001`, TCPSERVER, '-RHl0', ip, '7002', PROGRAM]);
