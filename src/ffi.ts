@@ -36,6 +36,9 @@ export interface Libc {
   if_nametoindex: Fn;
   poll: Fn;
   pipe2: Fn;
+  getsockname: Fn;
+  getsockopt: Fn;
+  recv: Fn;
 }
 
 let cached: Libc | null | undefined;
@@ -78,6 +81,9 @@ export function libc(): Libc | null {
       if_nametoindex: f('unsigned int if_nametoindex(const char *name)'),
       poll: f('int poll(void *fds, unsigned long nfds, int timeout)'),
       pipe2: f('int pipe2(void *fds, int flags)'),
+      getsockname: f('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
+      getsockopt: f('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)'),
+      recv: f('long recv(int fd, void *buf, unsigned long len, int flags)'),
     };
   } catch {
     cached = null;
@@ -137,6 +143,51 @@ export function listenSocket(
   if (lib.bind(fd, sa, sa.length) < 0) return fail('bind');
   if (lib.listen(fd, backlog) < 0) return fail('listen');
   return fd;
+}
+
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const SOCK_STREAM = 1;
+
+function intOption(lib: Libc, fd: number, level: number, name: number): number | null {
+  const v = Buffer.alloc(4);
+  return lib.getsockopt(fd, level, name, v, [4]) < 0 ? null : v.readInt32LE(0);
+}
+
+/**
+ * The address of a listening IPv4 or IPv6 stream socket (ip: 4 or 16 bytes); null when `fd` is
+ * anything else (not open, not a socket, not listening, UDP, UNIX).
+ */
+export function listeningTcpAddress(lib: Libc, fd: number): { ip: Buffer; port: number } | null {
+  if (intOption(lib, fd, SOL_SOCKET, SO_ACCEPTCONN) !== 1) return null;
+  if (intOption(lib, fd, SOL_SOCKET, SO_TYPE) !== SOCK_STREAM) return null;
+  const sa = Buffer.alloc(128);
+  if (lib.getsockname(fd, sa, [sa.length]) < 0) return null;
+  const family = sa.readUInt16LE(0);
+  if (family === AF_INET) return { ip: Buffer.from(sa.subarray(4, 8)), port: sa.readUInt16BE(2) };
+  if (family === AF_INET6) return { ip: Buffer.from(sa.subarray(8, 24)), port: sa.readUInt16BE(2) };
+  return null;
+}
+
+const MSG_PEEK = 0x02;
+const MSG_DONTWAIT = 0x40;
+
+/**
+ * What a socket has received and not yet been read, up to buf's length, without reading it and
+ * without waiting: the byte count (0 at end of file), or null when nothing is there yet (EAGAIN);
+ * throws an errno error.
+ */
+export function peekReceived(lib: Libc, fd: number, buf: Buffer): number | null {
+  return receiveNow(lib, fd, buf, MSG_PEEK);
+}
+
+/** Read up to buf's length from a socket without waiting: as peekReceived, but the bytes are taken. */
+export function receiveNow(lib: Libc, fd: number, buf: Buffer, flags = 0): number | null {
+  const n = Number(lib.recv(fd, buf, buf.length, flags | MSG_DONTWAIT));
+  if (n >= 0) return n;
+  const errno = lastErrno(lib);
+  if (errno === 11) return null; // EAGAIN
+  throw errnoError(errno, 'recv');
 }
 
 /** The index of a network interface (the scope id of its link-local addresses), 0 if unknown. */
@@ -210,6 +261,12 @@ export function setBlocking(lib: Libc, fd: number): void {
   if (fl >= 0 && fl & O_NONBLOCK) lib.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 }
 
+/** Close a descriptor on exec (programs must not get it). */
+export function setCloexec(lib: Libc, fd: number): void {
+  const fl = lib.fcntl(fd, F_GETFD, 0);
+  if (fl >= 0 && !(fl & 1)) lib.fcntl(fd, F_SETFD, fl | 1);
+}
+
 /** Keep a descriptor open across exec. */
 export function clearCloexec(lib: Libc, fd: number): void {
   const fl = lib.fcntl(fd, F_GETFD, 0);
@@ -247,6 +304,13 @@ export function moveDescriptors(lib: Libc, moves: ReadonlyArray<readonly [number
 
 const O_CLOEXEC = 0o2000000;
 const F_DUPFD_CLOEXEC = 1030;
+
+/** A close-on-exec copy of a descriptor, numbered `minFd` or above; throws an errno error. */
+export function duplicateDescriptor(lib: Libc, fd: number, minFd = 3): number {
+  const copy = lib.fcntl(fd, F_DUPFD_CLOEXEC, minFd);
+  if (copy < 0) throw errnoError(lastErrno(lib), 'fcntl');
+  return copy;
+}
 
 /** A close-on-exec pipe: [read end, write end], both at least `minFd` so later dup2s cannot clobber them. */
 export function makePipe(lib: Libc, minFd = 10): [number, number] {

@@ -2,13 +2,15 @@ import { closeSync, openSync } from 'node:fs';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { keepInheritedDescriptors, rememberInheritedDescriptors } from '../inherited';
-import { Diagnostics, writeAll } from '../messages';
-import { rawArgs, rawEnviron } from '../rawproc';
+import { Diagnostics, EXIT_USAGE, writeAll } from '../messages';
+import { rawArgs, rawEnv, rawEnviron } from '../rawproc';
 import { makeLauncher } from '../server/children';
 import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from '../server/host';
 import { Listener, ListenError, openListener } from '../server/listener';
 import { environWithPerIpLimit, serverLimits } from '../server/limits';
+import { adoptInherited, addressText, inheritedListeners, withoutActivationVariables } from '../server/activation';
 import { ServerLog } from '../server/log';
+import { proxySettings } from '../server/proxy';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
 import { openStatusSocket, STATUS_VARIABLE, statusReport } from '../server/status';
@@ -58,6 +60,12 @@ function releaseStdio(): void {
   }
 }
 
+/** How the fatal lines name inherited sockets: `descriptor 0`, `the socket from systemd`. */
+function inheritedName(fd: number, count = 1): string {
+  if (fd === 0) return 'descriptor 0';
+  return count === 1 ? 'the socket from systemd' : `the ${count} sockets from systemd`;
+}
+
 export async function main(): Promise<void> {
   // before this process opens anything: what it inherited beyond 0-2 goes on to every program, as in 0.88
   rememberInheritedDescriptors();
@@ -76,12 +84,16 @@ export async function main(): Promise<void> {
   if (options.perIpLimit === 'invalid') diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
+  // sockets handed to tcpserver (systemd, -0) are its own, never passed on
+  const inherited = inheritedListeners(options.listenOnStdin, rawEnv, process.pid);
   const lib = libc();
   if (lib) {
     refuseDebuggerSignal(lib);
     keepInheritedDescriptors(lib);
+  } else if (inherited.length > 0) {
+    diag.fatal('unable to use an inherited socket: no FFI (koffi) to keep it from the programs');
   }
-  const environ = environWithPerIpLimit(rawEnviron(), options);
+  const environ = environWithPerIpLimit(withoutActivationVariables(rawEnviron()), options);
   const launcher = makeLauncher(environ);
 
   let address: ListenAddress;
@@ -97,7 +109,9 @@ export async function main(): Promise<void> {
   const log = new ServerLog(diag);
   const statusPath = process.env[STATUS_VARIABLE] || null;
   const limits = serverLimits(environ, options, statusPath !== null);
-  const server = new ConnectionServer({ options, program, environ, launcher, log, limits });
+  const proxy = proxySettings(rawEnv);
+  if (proxy && 'bad' in proxy) diag.fatal(`unable to parse PROXYFROM: ${proxy.bad}`, EXIT_USAGE);
+  const server = new ConnectionServer({ options, program, environ, launcher, log, limits, proxy: proxy ?? undefined });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {
@@ -107,12 +121,23 @@ export async function main(): Promise<void> {
     return diag.fatalSys('unable to listen', e.error);
   };
   let listener: Listener;
-  try {
-    listener = await listen(address);
-  } catch (err) {
-    // a kernel without IPv6 gets the IPv4 wildcard instead of the dual-stack one
-    if (address !== ANY6_DUAL || (err as ListenError).step !== 'socket') listenFailed(err);
-    listener = await listen(ANY4).catch(listenFailed);
+  if (lib && inherited.length > 0) {
+    const adopted = await adoptInherited(lib, inherited, address, port, options, server.accept).catch(listenFailed);
+    if ('notListening' in adopted) diag.fatal(`unable to use ${inheritedName(adopted.notListening)}: not a listening TCP socket`);
+    if ('noneServes' in adopted) {
+      const seen = adopted.noneServes.map(addressText);
+      const they = seen.length === 0 ? '' : ` (${seen.length === 1 ? 'it listens' : 'they listen'} on ${seen.join(', ')})`;
+      diag.fatal(`unable to use ${inheritedName(inherited[0], inherited.length)}: not listening on ${host} port ${port}${they}`);
+    }
+    listener = adopted;
+  } else {
+    try {
+      listener = await listen(address);
+    } catch (err) {
+      // a kernel without IPv6 gets the IPv4 wildcard instead of the dual-stack one
+      if (address !== ANY6_DUAL || (err as ListenError).step !== 'socket') listenFailed(err);
+      listener = await listen(ANY4).catch(listenFailed);
+    }
   }
   if (statusPath !== null) {
     const report = () => statusReport({ running: () => server.running(), limit: options.limit, limits });

@@ -27,3 +27,41 @@ export function endpointOf(nodeText: string, ipv6Form: boolean): Endpoint | null
   const text6 = v4 ? `::ffff:${dotted}` : formatIp6(v6 as Buffer);
   return { text: ipv4 && !ipv6Form ? dotted : text6, text6, ipv4, scope };
 }
+
+/** Where a connection comes from and goes to, as the steps, the log and the environment see it. */
+export interface ConnectionAddresses {
+  /** The IPv6 variant's view: PROTO=TCP6 and IPv6 text (an IPv6 client, or any client with -6). */
+  proto6: boolean;
+  /** Set the TCP6* variables too (a server on an IPv6 socket, an IPv6 client, or -6). */
+  tcp6Vars: boolean;
+  localIp: string;
+  localIp6: string;
+  localPort: number;
+  remoteIp: string;
+  remoteIp6: string;
+  remotePort: number;
+  /** TCP6INTERFACE: the interface of a link-local local address. */
+  interfaceName: string | null;
+}
+
+/** The addresses of a connection from `remote` to `local`; `tcp6Vars`: the server's socket is IPv6, or -6. */
+export function connectionAddresses(
+  local: Endpoint,
+  localPort: number,
+  remote: Endpoint,
+  remotePort: number,
+  o: { readonly ipv6Form: boolean; readonly tcp6Vars: boolean },
+): ConnectionAddresses {
+  return {
+    proto6: !remote.ipv4 || o.ipv6Form,
+    // the IPv6 variant sets its TCP6* variables for every client of an IPv6 socket
+    tcp6Vars: o.tcp6Vars || !remote.ipv4,
+    localIp: local.text,
+    localIp6: local.text6,
+    localPort,
+    remoteIp: remote.text,
+    remoteIp6: remote.text6,
+    remotePort,
+    interfaceName: local.scope,
+  };
+}

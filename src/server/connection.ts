@@ -11,20 +11,21 @@ import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
 import type { LimitedConnection } from './limits';
 import type { RelayPlan } from './relay';
+import type { ConnectionAddresses } from './address';
 import type { ConnectionFacts } from './log';
 import type { ServerOptions } from './options';
 
-export interface Connection extends ConnectionFacts, LimitedConnection {
+export interface Connection extends ConnectionFacts, LimitedConnection, ConnectionAddresses {
   readonly socket: Socket;
   readonly fd: number;
-  /** The IPv6 variant's view: PROTO=TCP6 and IPv6 text (an IPv6 client, or any client with -6). */
-  readonly proto6: boolean;
-  /** Set the TCP6* variables too (a server on an IPv6 socket, or -6). */
-  readonly tcp6Vars: boolean;
-  readonly localIp6: string;
-  readonly remoteIp6: string;
-  /** TCP6INTERFACE: the interface of a link-local local address. */
-  readonly interfaceName: string | null;
+  /** Set at accept; a PROXY header from a trusted peer replaces them with the real client's. */
+  proto6: boolean;
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
+  /** The addresses came from a PROXY header: the TCP connection is the proxy's (no ident). */
+  proxied: boolean;
   localHost: string | null;
   remoteHost: string | null;
   remoteInfo: string | null;
@@ -99,7 +100,8 @@ export const lookups: Step = async (c, o) => {
   const [local, remote, info] = await Promise.all([
     o.localName !== null ? o.localName : optional(nameForIp(c.localIp)).then((n) => n || null),
     remoteHostOf(c, o),
-    o.remoteInfoLookup
+    // a proxied client's TCP connection is to the proxy: its ident server knows nothing of ours
+    o.remoteInfoLookup && !c.proxied
       ? remoteInfo({
           localIp: c.localIp,
           remoteIp: c.remoteIp,
@@ -165,3 +167,12 @@ export const rules: Step = (c, o) => {
 
 /** 0.88's order: socket options, banner, lookups, environment, rules. */
 export const STEPS: readonly Step[] = [socketOptions, banner, lookups, environment, rules];
+
+/**
+ * 0.88's steps with the optional ones in their places: the PROXY header right after the socket
+ * options (so everything after it sees the real client), the limits after the rules.
+ */
+export function connectionSteps(optional: { readonly proxy?: Step; readonly limits?: Step }): Step[] {
+  const [options, ...rest] = STEPS;
+  return [options, ...(optional.proxy ? [optional.proxy] : []), ...rest, ...(optional.limits ? [optional.limits] : [])];
+}

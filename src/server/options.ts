@@ -5,9 +5,10 @@ import { scanNumber } from '../scan';
 
 export const TCPSERVER_USAGE =
   'tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program';
-// 0.88's letters plus the IPv6 variant's -4, -6 and -I interface, and -C (ipsvd's and s6's letter
-// for the per-address limit, free in 0.88)
-const LETTERS = '46dDvqQhHrR1UXx:t:u:g:l:b:B:c:C:I:pPoO';
+// 0.88's letters plus the IPv6 variant's -4, -6 and -I interface, -C (ipsvd's and s6's letter
+// for the per-address limit, free in 0.88), and -0 (the listening socket on descriptor 0: a digit
+// like -1, used by none of 0.88, fehcom's sslserver and ipsvd)
+const LETTERS = '046dDvqQhHrR1UXx:t:u:g:l:b:B:c:C:I:pPoO';
 
 export interface ServerOptions {
   verbosity: 0 | 1 | 2;
@@ -37,6 +38,8 @@ export interface ServerOptions {
   interfaceName: string | null;
   /** -C n[:message]: MAXCONNIP=n (and DIEMSG=message); 'invalid' when n is not a number. */
   perIpLimit: PerIpLimit | 'invalid' | null;
+  /** -0: listen on the socket found on descriptor 0 (the s6 way) instead of binding. */
+  listenOnStdin: boolean;
 }
 
 export interface PerIpLimit {
@@ -79,6 +82,7 @@ export function defaultServerOptions(): ServerOptions {
     ipv6Form: false,
     interfaceName: null,
     perIpLimit: null,
+    listenOnStdin: false,
   };
 }
 
@@ -123,6 +127,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       case '6': o.ipv6Form = true; break;
       case 'I': o.interfaceName = arg; break;
       case 'C': o.perIpLimit = parsePerIpLimit(arg); break;
+      case '0': o.listenOnStdin = true; break;
     }
   }
   return { options: o, operands, problem };

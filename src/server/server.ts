@@ -4,11 +4,12 @@ import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
 import { EnvChanges } from '../pathexec';
-import { endpointOf } from './address';
+import { connectionAddresses, endpointOf } from './address';
 import type { Admission } from '../limits';
-import { Connection, Drop, Step, STEPS } from './connection';
+import { Connection, connectionSteps, Drop, Step } from './connection';
 import type { Launcher, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
+import { ProxySettings, proxyStep } from './proxy';
 import type { Listener } from './listener';
 import { relay, RelayPlan } from './relay';
 import type { ServerLog } from './log';
@@ -51,6 +52,8 @@ export interface ServerParts {
   readonly steps?: readonly Step[];
   /** connection limits (MAXCONNIP ...): a step after the rules, counts released as children end */
   readonly limits?: ServerLimits;
+  /** PROXYFROM: a step reading the PROXY header of trusted peers, before everything else */
+  readonly proxy?: ProxySettings;
 }
 
 export class ConnectionServer {
@@ -67,7 +70,12 @@ export class ConnectionServer {
   private readonly relaying = new Map<number, RelayEnding>();
 
   constructor(private readonly parts: ServerParts) {
-    this.steps = parts.steps ?? (parts.limits ? [...STEPS, limitsStep(parts.limits)] : STEPS);
+    this.steps =
+      parts.steps ??
+      connectionSteps({
+        proxy: parts.proxy && proxyStep(parts.proxy),
+        limits: parts.limits && limitsStep(parts.limits),
+      });
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
@@ -122,20 +130,14 @@ export class ConnectionServer {
     this.parts.log.status(this.children, this.parts.options.limit);
     this.gate();
     socket.on('error', () => {});
-    const proto6 = !remote.ipv4 || ipv6Form;
     const c: Connection = {
       socket,
       fd,
-      proto6,
-      // the IPv6 variant sets its TCP6* variables for every client of an IPv6 socket
-      tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
-      localIp: local.text,
-      localIp6: local.text6,
-      remoteIp6: remote.text6,
-      interfaceName: local.scope,
-      localPort: this.localPort,
-      remoteIp: remote.text,
-      remotePort: socket.remotePort ?? 0,
+      ...connectionAddresses(local, this.localPort, remote, socket.remotePort ?? 0, {
+        ipv6Form,
+        tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
+      }),
+      proxied: false,
       localHost: null,
       remoteHost: null,
       remoteInfo: null,
