@@ -12,6 +12,7 @@ import { ServerLog } from '../server/log';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
 import { portForOperand } from '../services';
+import { keepServerSignals } from '../signals';
 
 function setIds(diag: Diagnostics, uid: number, gid: number): void {
   if (gid) {
@@ -60,6 +61,9 @@ function releaseStdio(): void {
 export async function main(): Promise<void> {
   // before this process opens anything: what it inherited beyond 0-2 goes on to every program, as in 0.88
   rememberInheritedDescriptors();
+  // as soon as can be: a signal inherited as ignored must not kill us meanwhile
+  const lib = libc();
+  keepServerSignals(lib);
   const diag: Diagnostics = new Diagnostics('tcpserver', TCPSERVER_USAGE);
   const { options, operands, problem } = parseServerArgs(rawArgs());
   if (problem) {
@@ -75,7 +79,6 @@ export async function main(): Promise<void> {
   if (options.perIpLimit === 'invalid') diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
-  const lib = libc();
   if (lib) {
     refuseDebuggerSignal(lib);
     keepInheritedDescriptors(lib);
@@ -124,3 +127,5 @@ export async function main(): Promise<void> {
   server.attach(listener);
 }
 
+// bin/tcpserver's shim runs this file itself
+if (require.main === module) void main();
