@@ -7,6 +7,7 @@ import { EnvChanges } from '../pathexec';
 import { endpointOf } from './address';
 import type { Admission } from '../limits';
 import { Connection, Drop, Step, STEPS } from './connection';
+import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
 import type { Launcher } from './children';
 import { limitsStep, ServerLimits } from './limits';
 import type { Listener } from './listener';
@@ -50,6 +51,8 @@ export interface ServerParts {
   readonly steps?: readonly Step[];
   /** connection limits (MAXCONNIP ...): a step after the rules, counts released as children end */
   readonly limits?: ServerLimits;
+  /** descriptors left (tests give a limit of their own) */
+  readonly room?: DescriptorRoom;
 }
 
 export class ConnectionServer {
@@ -62,9 +65,13 @@ export class ConnectionServer {
   private localPort = 0;
   /** the places in the limit counts of running children, by pid */
   private readonly admissions = new Map<number, Admission>();
+  private readonly room: DescriptorRoom;
+  /** Connections waiting for a descriptor to go on, and how to wake them. */
+  private short: Array<() => void> = [];
 
   constructor(private readonly parts: ServerParts) {
     this.steps = parts.steps ?? (parts.limits ? [...STEPS, limitsStep(parts.limits)] : STEPS);
+    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options));
     parts.launcher.onExit = (pid, status) => this.ended(pid, status);
   }
 
@@ -82,8 +89,49 @@ export class ConnectionServer {
 
   private gate(): void {
     if (!this.listener) return;
-    if (this.children >= this.parts.options.limit) this.listener.pause();
+    // connections already accepted get the descriptors that free up before any new one
+    const noRoom = this.room.short || this.short.length > 0;
+    if (this.children >= this.parts.options.limit || noRoom) this.listener.pause();
     else this.listener.resume();
+  }
+
+  /** Something that held descriptors has let them go: wake whoever waits for them. */
+  private freed(): void {
+    if (!this.room.short && this.short.length === 0) return;
+    for (const wake of this.short.splice(0)) wake();
+    if (this.room.short && !this.room.recheck()) this.lookAgainLater();
+    this.gate();
+  }
+
+  private lookAgain: NodeJS.Timeout | null = null;
+
+  /** Descriptors may also free up where we do not see it (a lookup's socket): look each second. */
+  private lookAgainLater(): void {
+    this.lookAgain ??= setTimeout(() => {
+      this.lookAgain = null;
+      this.freed();
+    }, 1000);
+  }
+
+  /**
+   * Run a part of the connection's way that may fail for want of a descriptor (opening the rules,
+   * starting the program without FFI) until it no longer does: the client waits, as it would in the
+   * listen queue, instead of being dropped.
+   */
+  private async withDescriptors<T>(part: () => T | Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await part();
+      } catch (err) {
+        if (!isOutOfDescriptors(err)) throw err;
+      }
+      this.parts.log.outOfDescriptors();
+      await new Promise<void>((resolve) => {
+        this.short.push(resolve);
+        this.lookAgainLater();
+        this.gate();
+      });
+    }
   }
 
   private ended(pid: number, status: number): void {
@@ -96,6 +144,7 @@ export class ConnectionServer {
     if (this.children > 0) this.children--;
     this.parts.log.status(this.children, this.parts.options.limit);
     this.gate();
+    this.freed();
   }
 
   /** The listener's connection callback. */
@@ -112,6 +161,7 @@ export class ConnectionServer {
     }
     this.children++;
     this.parts.log.status(this.children, this.parts.options.limit);
+    if (this.room.afterAccept(fd)) this.parts.log.outOfDescriptors();
     this.gate();
     socket.on('error', () => {});
     const proto6 = !remote.ipv4 || ipv6Form;
@@ -135,13 +185,16 @@ export class ConnectionServer {
       deny: false,
     };
     this.inProgress++;
-    void this.serve(c).finally(() => this.inProgress--);
+    void this.serve(c).finally(() => {
+      this.inProgress--;
+      this.freed();
+    });
   };
 
   private async serve(c: Connection): Promise<void> {
     const { log, options } = this.parts;
     try {
-      for (const step of this.steps) await step(c, options);
+      for (const step of this.steps) await this.withDescriptors(() => step(c, options));
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();
@@ -165,14 +218,16 @@ export class ConnectionServer {
     const [program, ...args] = this.parts.program;
     let pid: number;
     try {
-      pid = await this.parts.launcher.launch({
-        program,
-        argv: [program, ...args],
-        env: c.env.apply(this.parts.environ),
-        socket: c.socket,
-        fd: c.fd,
-        idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
-      });
+      pid = await this.withDescriptors(() =>
+        this.parts.launcher.launch({
+          program,
+          argv: [program, ...args],
+          env: c.env.apply(this.parts.environ),
+          socket: c.socket,
+          fd: c.fd,
+          idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
+        }),
+      );
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();
