@@ -30,6 +30,7 @@ export interface Libc {
   waitpid: Fn;
   socket: Fn;
   setsockopt: Fn;
+  getsockopt: Fn;
   bind: Fn;
   listen: Fn;
   if_nametoindex: Fn;
@@ -71,6 +72,7 @@ export function libc(): Libc | null {
       waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
       socket: f('int socket(int domain, int type, int protocol)'),
       setsockopt: f('int setsockopt(int fd, int level, int name, void *value, uint32_t len)'),
+      getsockopt: f('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)'),
       bind: f('int bind(int fd, void *addr, uint32_t len)'),
       listen: f('int listen(int fd, int backlog)'),
       if_nametoindex: f('unsigned int if_nametoindex(const char *name)'),
@@ -147,6 +149,24 @@ export function setIntOption(lib: Libc, fd: number, level: number, name: number,
   const v = Buffer.alloc(4);
   v.writeInt32LE(value, 0);
   return lib.setsockopt(fd, level, name, v, 4) === 0;
+}
+
+const SO_PEERNAME = 28;
+
+/**
+ * The peer of an accepted TCP socket as [address bytes (4 or 16), port], even after the peer has
+ * reset the connection: getpeername (and so Node's remoteAddress) then fails with ENOTCONN, where
+ * the kernel still answers SO_PEERNAME, given the exact length of the family's address (`ipv6`: the
+ * socket's). 0.88 has the address from accept() itself. Null when that fails too.
+ */
+export function peerOf(lib: Libc, fd: number, ipv6: boolean): { ip: Buffer; port: number } | null {
+  const sa = Buffer.alloc(28);
+  const len = [ipv6 ? 28 : 16];
+  if (lib.getsockopt(fd, SOL_SOCKET, SO_PEERNAME, sa, len) < 0) return null;
+  const family = sa.readUInt16LE(0);
+  if (family === AF_INET) return { ip: Buffer.from(sa.subarray(4, 8)), port: sa.readUInt16BE(2) };
+  if (family === AF_INET6) return { ip: Buffer.from(sa.subarray(8, 24)), port: sa.readUInt16BE(2) };
+  return null;
 }
 
 /** tcpserver -O: drop any IP options the client sent (setsockopt IP_OPTIONS with an empty value). */

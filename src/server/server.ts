@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
 import { EnvChanges } from '../pathexec';
-import { endpointOf } from './address';
+import { endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
 import { Connection, Drop, Step, STEPS } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
@@ -152,10 +152,13 @@ export class ConnectionServer {
     const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
     const fd = handle?.fd ?? -1;
     const { ipv6Form } = this.parts.options;
-    const remote = socket.remoteAddress === undefined ? null : endpointOf(socket.remoteAddress, ipv6Form);
+    // a client that reset while it waited in the queue is still served (and logged) as 0.88 serves it
+    const peer = socket.remoteAddress === undefined ? peerOfReset(fd, this.listener?.ipv6 ?? false) : null;
+    const remoteText = socket.remoteAddress ?? peer?.text;
+    const remote = remoteText === undefined ? null : endpointOf(remoteText, ipv6Form);
     const local = socket.localAddress === undefined ? null : endpointOf(socket.localAddress, ipv6Form);
     if (fd < 0 || remote === null || local === null) {
-      // reset before we could look at it: nothing was admitted
+      // nothing known to log it by (no FFI): nothing was admitted
       socket.destroy();
       return;
     }
@@ -177,7 +180,7 @@ export class ConnectionServer {
       interfaceName: local.scope,
       localPort: this.localPort,
       remoteIp: remote.text,
-      remotePort: socket.remotePort ?? 0,
+      remotePort: socket.remotePort ?? peer?.port ?? 0,
       localHost: null,
       remoteHost: null,
       remoteInfo: null,
