@@ -221,6 +221,15 @@ describe('tcpserver privileges', { skip: process.getuid?.() !== 0 && 'needs root
     const s = await startServer(TCPSERVER, [...QUIET, '-u', '65534', '-g', '65533', '127.0.0.1', '0', 'sh', '-c', 'id -u; id -g; id -G']);
     assert.equal((await exchange(s.port)).data.toString(), '65534\n65533\n65533\n');
   });
+  it('refuses ids of 2^32 - 1 and above as 0.88 refuses -1, where it would truncate the larger ones (to root)', () => {
+    for (const [letter, what] of [['-u', 'uid'], ['-g', 'gid']]) {
+      for (const id of ['4294967295', '4294967296', '4294967296000', '99999999999999999999']) {
+        const r = runSync(TCPSERVER, [letter, id, '127.0.0.1', '0', 'id']);
+        assert.equal(r.status, 111, `${letter} ${id}`);
+        assert.equal(r.stderr.toString(), `tcpserver: fatal: unable to set ${what}: invalid argument\n`);
+      }
+    }
+  });
   it('-U takes $UID and $GID, and a later -u overrides it', async () => {
     const env = { ...process.env, UID: '65534', GID: '65532' };
     const s = await startServer(TCPSERVER, [...QUIET, '-U', '-u', '65531', '127.0.0.1', '0', 'sh', '-c', 'id -u; id -G'], { env });

@@ -14,7 +14,16 @@ import { ConnectionServer } from '../server/server';
 import { portForOperand } from '../services';
 import { keepServerSignals } from '../signals';
 
+/**
+ * The largest id setuid(2) and setgid(2) take: they refuse (uid_t)-1 with EINVAL, and 0.88 truncates
+ * anything larger to 32 bits, so `-u 4294967296` would run as root. Both are refused as -1 is.
+ */
+const MAX_ID = 0xfffffffe;
+const INVALID_ID = Object.assign(new Error('id out of range'), { code: 'EINVAL' });
+
 function setIds(diag: Diagnostics, uid: number, gid: number): void {
+  if (gid > MAX_ID) diag.fatalSys('unable to set gid', INVALID_ID);
+  if (uid > MAX_ID) diag.fatalSys('unable to set uid', INVALID_ID);
   if (gid) {
     try {
       process.setgroups?.([gid]);
