@@ -21,7 +21,14 @@ export interface RunningServer {
 export function startServer(
   file: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; /** descriptors for the server's fds 3, 4, ... */ extraFds?: number[] } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    /** descriptors for the server's fds 3, 4, ... */
+    extraFds?: number[];
+    /** the caller stops it (outside node:test: benchmarks) */
+    untracked?: boolean;
+  } = {},
 ): Promise<RunningServer> {
   const stdio = ['ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
   const proc = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
@@ -73,7 +80,7 @@ export function startServer(
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
   };
-  after(stop);
+  if (!opts.untracked) after(stop);
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('latin1');
