@@ -46,6 +46,18 @@ export class Diagnostics {
     process.exit(code);
   }
 
+  /** fatal() for a text held as bytes (one that may be too long for a JS string). */
+  fatalBytes(text: Buffer, code: number = EXIT_TEMPORARY): never {
+    if (this.verbosity > 0) {
+      try {
+        writeAll(2, Buffer.concat([Buffer.from(`${this.program}: fatal: `), text, Buffer.from('\n')]));
+      } catch {
+        // stderr gone, as in line()
+      }
+    }
+    process.exit(code);
+  }
+
   /** `prog: fatal: <text>: <djb errstr>` exit 111. */
   fatalSys(text: string, err: unknown, code: number = EXIT_TEMPORARY): never {
     return this.fatal(`${text}: ${errorText(err)}`, code);

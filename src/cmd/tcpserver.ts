@@ -15,8 +15,18 @@ import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { ConnectionServer } from '../server/server';
 import { openStatusSocket, STATUS_VARIABLE, statusReport } from '../server/status';
 import { portForOperand } from '../services';
+import { keepServerSignals } from '../signals';
+
+/**
+ * The largest id setuid(2) and setgid(2) take: they refuse (uid_t)-1 with EINVAL, and 0.88 truncates
+ * anything larger to 32 bits, so `-u 4294967296` would run as root. Both are refused as -1 is.
+ */
+const MAX_ID = 0xfffffffe;
+const INVALID_ID = Object.assign(new Error('id out of range'), { code: 'EINVAL' });
 
 function setIds(diag: Diagnostics, uid: number, gid: number): void {
+  if (gid > MAX_ID) diag.fatalSys('unable to set gid', INVALID_ID);
+  if (uid > MAX_ID) diag.fatalSys('unable to set uid', INVALID_ID);
   if (gid) {
     try {
       process.setgroups?.([gid]);
@@ -69,6 +79,9 @@ function inheritedName(fd: number, count = 1): string {
 export async function main(): Promise<void> {
   // before this process opens anything: what it inherited beyond 0-2 goes on to every program, as in 0.88
   rememberInheritedDescriptors();
+  // as soon as can be: a signal inherited as ignored must not kill us meanwhile
+  const lib = libc();
+  keepServerSignals(lib);
   const diag: Diagnostics = new Diagnostics('tcpserver', TCPSERVER_USAGE);
   const { options, operands, problem } = parseServerArgs(rawArgs());
   if (problem) {
@@ -86,7 +99,6 @@ export async function main(): Promise<void> {
   process.on('SIGTERM', () => process.exit(0));
   // sockets handed to tcpserver (systemd, -0) are its own, never passed on
   const inherited = inheritedListeners(options.listenOnStdin, rawEnv, process.pid);
-  const lib = libc();
   if (lib) {
     refuseDebuggerSignal(lib);
     keepInheritedDescriptors(lib);
@@ -156,3 +168,5 @@ export async function main(): Promise<void> {
   server.attach(listener);
 }
 
+// bin/tcpserver's shim runs this file itself
+if (require.main === module) void main();

@@ -2,6 +2,7 @@
 // ucspi-tcp-ipv6 reports a v4-mapped client as plain IPv4 unless -6, and everything else as
 // IPv6 text in its own format (first longest zero run compressed, even a single group).
 import { formatIp4, formatIp6, isV4Mapped, parseIp4, parseIp6 } from '../dns/address';
+import { libc, peerOf } from '../ffi';
 
 export interface Endpoint {
   /** The address as this connection reports it: dotted IPv4, or IPv6 text. */
@@ -64,4 +65,16 @@ export function connectionAddresses(
     remotePort,
     interfaceName: local.scope,
   };
+}
+
+/**
+ * The client's address and port in Node's text, for a socket whose remoteAddress Node no longer
+ * knows (the client reset the connection while it waited in the listen queue), as 0.88, which has
+ * it from accept(), would report it. Null without FFI, or when the kernel does not say either.
+ */
+export function peerOfReset(fd: number, ipv6Socket: boolean): { text: string; port: number } | null {
+  const lib = libc();
+  const peer = lib ? peerOf(lib, fd, ipv6Socket) : null;
+  if (!peer) return null;
+  return { text: peer.ip.length === 4 ? formatIp4(peer.ip) : formatIp6(peer.ip), port: peer.port };
 }

@@ -9,6 +9,7 @@ import { ip4ForName, ip6ForName, nameForIp } from '../dns';
 import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
+import { isOutOfDescriptors } from './descriptors';
 import type { LimitedConnection } from './limits';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
@@ -149,6 +150,8 @@ export const rules: Step = (c, o) => {
     reader = rulesFiles.open(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && o.rulesMissingOk) return;
+    // the server waits and tries again: a client is not dropped because others hold descriptors
+    if (isOutOfDescriptors(err)) throw err;
     throw new Drop(`unable to read ${file}: ${errorText(err)}`);
   }
   try {

@@ -28,6 +28,7 @@ export interface ConnectionFacts {
 }
 
 export class ServerLog {
+  private toldOutOfDescriptors = false;
   constructor(readonly diag: Diagnostics) {}
 
   get verbosity(): number {
@@ -55,6 +56,13 @@ export class ServerLog {
 
   end(pid: number, waitStatus: number): void {
     if (this.verbosity >= 2) this.diag.line(`tcpserver: end ${pid} status ${waitStatus}`);
+  }
+
+  /** Said once per run (suppressed only by -q): 0.88, a process per connection, never runs out. */
+  outOfDescriptors(): void {
+    if (this.toldOutOfDescriptors) return;
+    this.toldOutOfDescriptors = true;
+    this.diag.warn('out of descriptors: new connections wait until some are free');
   }
 
   /** `tcpserver: warning: dropping connection, <reason>` (suppressed only by -q). */

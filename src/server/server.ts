@@ -4,9 +4,10 @@ import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
 import { EnvChanges } from '../pathexec';
-import { connectionAddresses, endpointOf } from './address';
+import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
 import { Connection, connectionSteps, Drop, Step } from './connection';
+import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
 import type { Launcher, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
 import { ProxySettings, proxyStep } from './proxy';
@@ -54,6 +55,8 @@ export interface ServerParts {
   readonly limits?: ServerLimits;
   /** PROXYFROM: a step reading the PROXY header of trusted peers, before everything else */
   readonly proxy?: ProxySettings;
+  /** descriptors left (tests give a limit of their own) */
+  readonly room?: DescriptorRoom;
 }
 
 export class ConnectionServer {
@@ -68,6 +71,9 @@ export class ConnectionServer {
   private readonly admissions = new Map<number, Admission>();
   /** relayed connections whose program or relay is still running, by pid */
   private readonly relaying = new Map<number, RelayEnding>();
+  private readonly room: DescriptorRoom;
+  /** Connections waiting for a descriptor to go on, and how to wake them. */
+  private short: Array<() => void> = [];
 
   constructor(private readonly parts: ServerParts) {
     this.steps =
@@ -76,6 +82,7 @@ export class ConnectionServer {
         proxy: parts.proxy && proxyStep(parts.proxy),
         limits: parts.limits && limitsStep(parts.limits),
       });
+    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options));
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
@@ -98,8 +105,49 @@ export class ConnectionServer {
 
   private gate(): void {
     if (!this.listener) return;
-    if (this.children >= this.parts.options.limit) this.listener.pause();
+    // connections already accepted get the descriptors that free up before any new one
+    const noRoom = this.room.short || this.short.length > 0;
+    if (this.children >= this.parts.options.limit || noRoom) this.listener.pause();
     else this.listener.resume();
+  }
+
+  /** Something that held descriptors has let them go: wake whoever waits for them. */
+  private freed(): void {
+    if (!this.room.short && this.short.length === 0) return;
+    for (const wake of this.short.splice(0)) wake();
+    if (this.room.short && !this.room.recheck()) this.lookAgainLater();
+    this.gate();
+  }
+
+  private lookAgain: NodeJS.Timeout | null = null;
+
+  /** Descriptors may also free up where we do not see it (a lookup's socket): look each second. */
+  private lookAgainLater(): void {
+    this.lookAgain ??= setTimeout(() => {
+      this.lookAgain = null;
+      this.freed();
+    }, 1000);
+  }
+
+  /**
+   * Run a part of the connection's way that may fail for want of a descriptor (opening the rules,
+   * starting the program without FFI) until it no longer does: the client waits, as it would in the
+   * listen queue, instead of being dropped.
+   */
+  private async withDescriptors<T>(part: () => T | Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await part();
+      } catch (err) {
+        if (!isOutOfDescriptors(err)) throw err;
+      }
+      this.parts.log.outOfDescriptors();
+      await new Promise<void>((resolve) => {
+        this.short.push(resolve);
+        this.lookAgainLater();
+        this.gate();
+      });
+    }
   }
 
   private ended(pid: number, status: number): void {
@@ -112,6 +160,7 @@ export class ConnectionServer {
     if (this.children > 0) this.children--;
     this.parts.log.status(this.children, this.parts.options.limit);
     this.gate();
+    this.freed();
   }
 
   /** The listener's connection callback. */
@@ -119,21 +168,25 @@ export class ConnectionServer {
     const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
     const fd = handle?.fd ?? -1;
     const { ipv6Form } = this.parts.options;
-    const remote = socket.remoteAddress === undefined ? null : endpointOf(socket.remoteAddress, ipv6Form);
+    // a client that reset while it waited in the queue is still served (and logged) as 0.88 serves it
+    const peer = socket.remoteAddress === undefined ? peerOfReset(fd, this.listener?.ipv6 ?? false) : null;
+    const remoteText = socket.remoteAddress ?? peer?.text;
+    const remote = remoteText === undefined ? null : endpointOf(remoteText, ipv6Form);
     const local = socket.localAddress === undefined ? null : endpointOf(socket.localAddress, ipv6Form);
     if (fd < 0 || remote === null || local === null) {
-      // reset before we could look at it: nothing was admitted
+      // nothing known to log it by (no FFI): nothing was admitted
       socket.destroy();
       return;
     }
     this.children++;
     this.parts.log.status(this.children, this.parts.options.limit);
+    if (this.room.afterAccept(fd)) this.parts.log.outOfDescriptors();
     this.gate();
     socket.on('error', () => {});
     const c: Connection = {
       socket,
       fd,
-      ...connectionAddresses(local, this.localPort, remote, socket.remotePort ?? 0, {
+      ...connectionAddresses(local, this.localPort, remote, socket.remotePort ?? peer?.port ?? 0, {
         ipv6Form,
         tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
       }),
@@ -146,13 +199,16 @@ export class ConnectionServer {
       relay: null,
     };
     this.inProgress++;
-    void this.serve(c).finally(() => this.inProgress--);
+    void this.serve(c).finally(() => {
+      this.inProgress--;
+      this.freed();
+    });
   };
 
   private async serve(c: Connection): Promise<void> {
     const { log, options } = this.parts;
     try {
-      for (const step of this.steps) await step(c, options);
+      for (const step of this.steps) await this.withDescriptors(() => step(c, options));
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();
@@ -182,8 +238,11 @@ export class ConnectionServer {
     };
     let pid: number;
     try {
-      if (c.relay) pid = await this.launchRelayed(request, c.relay);
-      else pid = await this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd });
+      pid = await this.withDescriptors(() =>
+        c.relay
+          ? this.launchRelayed(request, c.relay)
+          : this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd }),
+      );
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();

@@ -29,6 +29,8 @@ export function startServer(
     stdin?: number;
     /** descriptors for the server's fds 3, 4, ... */
     extraFds?: number[];
+    /** the caller stops it (outside node:test: benchmarks) */
+    untracked?: boolean;
   } = {},
 ): Promise<RunningServer> {
   const stdio = [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
@@ -81,7 +83,7 @@ export function startServer(
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
   };
-  after(stop);
+  if (!opts.untracked) after(stop);
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('latin1');
