@@ -10,6 +10,7 @@ import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
 import type { LimitedConnection } from './limits';
+import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionFacts } from './log';
 import type { ServerOptions } from './options';
@@ -36,6 +37,10 @@ export interface Connection extends ConnectionFacts, LimitedConnection {
    * the program then runs on pipes and the server relays. Null: the program gets the socket.
    */
   relay: RelayPlan | null;
+  /** Set by a step that chose what runs (the in-process chain). Null: the server's program argv. */
+  program: ProgramPlan | null;
+  /** The program's environment, once a step has made it from `env` (else made at launch). */
+  environ: string[] | null;
 }
 
 /** The connection's relay plan, made on first use (the socket itself as the client side). */
