@@ -1,4 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
+import { inProcessChain } from '../chain/step';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { keepInheritedDescriptors, rememberInheritedDescriptors } from '../inherited';
@@ -95,7 +96,10 @@ export async function main(): Promise<void> {
 
   const log = new ServerLog(diag);
   const limits = serverLimits(environ, options);
-  const server = new ConnectionServer({ options, program, environ, launcher, log, limits });
+  // rblsmtpd, recordio, fixcrio, argv0, addcr, delcr of this installation run inside the server
+  const chain = inProcessChain(program, environ);
+  const programSteps = chain ? [chain.step] : [];
+  const server = new ConnectionServer({ options, program, environ, launcher, log, limits, programSteps });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {
@@ -113,6 +117,7 @@ export async function main(): Promise<void> {
     listener = await listen(ANY4).catch(listenFailed);
   }
   setIds(diag, options.uid, options.gid);
+  chain?.prime();
   if (options.printPort) {
     try {
       writeAll(1, `${listener.port}\n`);
