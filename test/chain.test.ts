@@ -3,21 +3,21 @@
 // comparing the client's bytes, the program's environment, the stderr lines (pids normalised) and
 // the end status. Lookups go to this file's DNS responder on 127.x (DNSCACHEIP).
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeCdb } from '../src/cdb/writer';
 import { parseIp6, reverseNibbles6 } from '../src/dns/address';
 import { parseRules } from '../src/rules/parse';
 import { DnsTestServer, Zone } from './support/dns-server';
-import { BIN, cBinary, needC, ours } from './support/programs';
+import { chainEnv, Mode, MODES, skipCChain, tcpserverFor, writeFakeSmtpd } from './support/chain';
 import { exchange, parseEnvOutput, RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
 const BLACKHOLED = 'Blackholed - see <URL:http://mail-abuse.org/cgi-bin/lookup?127.0.0.2>';
 const LONG_LABEL = 'thislabelistoolongbecausednshasalimitof63charactersinasinglelabel';
 
-export const ZONE: Zone = {
+const ZONE: Zone = {
   '2.0.0.127.rbl.test': { TXT: [BLACKHOLED] },
   '4.0.0.127.rbl.test': { TXT: [['part one, ', 'part two'], ' and a second record'] },
   '2.0.0.127.white.test': { A: ['127.0.0.2'] },
@@ -25,28 +25,15 @@ export const ZONE: Zone = {
   [`${reverseNibbles6(parseIp6('::1')!)}rbl.test`]: { TXT: ['listed over IPv6'] },
 };
 
+if (skipCChain) console.log(`chain: comparisons with the C chain skipped: ${skipCChain}`);
+
 const dir = tempDir('chain-');
 const SMTPD = join(dir, 'fake-smtpd');
-// node for our shims, wherever it is installed, but never before the C helpers in /usr/bin
-const NODE_DIR = dirname(process.execPath);
 let dns: DnsTestServer;
 
 before(async () => {
   dns = await DnsTestServer.start(ZONE);
-  writeFileSync(
-    SMTPD,
-    `#!/bin/sh
-cr=$(printf '\\r')
-printf '220 fake.smtpd ESMTP\\r\\n'
-while IFS= read -r line; do
-  case "\${line%"$cr"}" in
-    [Qq][Uu][Ii][Tt]) printf '221 fake.smtpd\\r\\n'; exit 0 ;;
-    *) printf '250 fake.smtpd\\r\\n' ;;
-  esac
-done
-`,
-  );
-  chmodSync(SMTPD, 0o755);
+  writeFakeSmtpd(SMTPD);
   writeRules('rules.cdb', '127.0.0.3:allow,RBLSMTPD="-go away"\n127.0.0.2:allow,RBLSMTPD=""\n127.0.0.1:allow,FROM_RULE="yes"\n');
 });
 after(() => dns?.close());
@@ -55,23 +42,6 @@ function writeRules(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, makeCdb(parseRules(text).map((r) => [Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1')] as const)));
   return path;
-}
-
-export type Mode = 'in-process' | 'external' | 'c';
-const MODES: readonly Mode[] = ['in-process', 'external', 'c'];
-const skipC = needC('tcpserver', 'rblsmtpd', 'recordio', 'fixcrio', 'argv0', 'addcr', 'delcr');
-if (skipC) console.log(`chain: comparisons with the C chain skipped: ${skipC}`);
-
-/** tcpserver's environment for a mode: only what the chain reads, and a PATH finding that mode's helpers. */
-export function envFor(mode: Mode, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const path = mode === 'c' ? `/usr/bin:/bin:${NODE_DIR}` : `${BIN}:${NODE_DIR}:/usr/bin:/bin`;
-  const env: NodeJS.ProcessEnv = { PATH: path, DNSCACHEIP: dns.address, DNSREWRITEFILE: '/nonexistent', ...extra };
-  if (mode === 'external') env.UCSPI_TS_CHAIN = 'off';
-  return env;
-}
-
-export function serverFor(mode: Mode): string {
-  return mode === 'c' ? cBinary('tcpserver')! : ours('tcpserver');
 }
 
 interface Scenario {
@@ -132,11 +102,11 @@ function recordedStream(lines: readonly string[]): string[] {
 }
 
 /** Run one connection through a fresh server of `mode` and read what everyone saw. */
-export async function runScenario(mode: Mode, s: Scenario): Promise<Seen> {
+async function runScenario(mode: Mode, s: Scenario): Promise<Seen> {
   const host = s.six ? '::1' : '127.0.0.1';
   const flags = (s.flags ?? []).map((f) => (f.endsWith('.cdb') ? join(dir, f) : f));
-  const server = await startServer(serverFor(mode), ['-v', '-1', '-R', '-H', '-l', 'L', ...flags, host, '0', ...s.chain], {
-    env: envFor(mode, s.env),
+  const server = await startServer(tcpserverFor(mode), ['-v', '-1', '-R', '-H', '-l', 'L', ...flags, host, '0', ...s.chain], {
+    env: chainEnv(mode, dns.address, s.env),
   });
   const r = await exchange(server.port, { host, localAddress: s.from, send: s.send, keepOpen: s.keepOpen, timeoutMs: 20_000 });
   await server.waitForLine(/^tcpserver: end /, 20_000);
@@ -210,7 +180,7 @@ const CASES: Array<[string, Scenario]> = [
 describe('the chain in-process, as external programs, and in C', () => {
   for (const [name, scenario] of CASES) {
     it(name, async () => {
-      const modes = MODES.filter((m) => m !== 'c' || !skipC);
+      const modes = MODES.filter((m) => m !== 'c' || !skipCChain);
       const [inProcess, external, c] = await Promise.all(modes.map((m) => runScenario(m, scenario)));
       assert.deepEqual(inProcess, external, 'in-process against external');
       if (c) assert.deepEqual(inProcess, c, 'in-process against C');
