@@ -192,6 +192,18 @@ describe('the chain in-process, as external programs, and in C', () => {
     ['RBLTIMEOUT: the lookups give up, the line carries the program\'s pid', { chain: ['rblsmtpd', '-r', 'silent.test', SMTPD], env: { RBLTIMEOUT: '1' }, from: '127.0.0.2', send: SMTP }],
     ['an IPv6 client looked up by its nibbles', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], six: true, send: 'rcpt\r\n' }],
   ];
+  it('without FFI (child_process spawns the program) the chain gives the same', async () => {
+    for (const scenario of [
+      { chain: ['recordio', 'fixcrio', 'sh', '-c', 'echo a; cat'], send: 'x\ny\r\nz', waitFor: [/ > \[EOF\]$/] },
+      { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: DIALOGUE },
+      { chain: ['rblsmtpd', '-r', 'rbl.test', './nonexistent-smtpd'], from: '127.0.0.1' },
+    ]) {
+      const noFfi = { ...scenario, env: { UCSPI_TS_NO_FFI: '1' } };
+      const [inProcess, external] = await Promise.all([runScenario('in-process', noFfi), runScenario('external', scenario)]);
+      assert.deepEqual(inProcess, external, scenario.chain.join(' '));
+    }
+  });
+
   for (const [name, scenario] of OURS_ONLY) {
     it(name, async () => {
       const [inProcess, external] = await Promise.all([runScenario('in-process', scenario), runScenario('external', scenario)]);
