@@ -3,14 +3,12 @@
 // comparing the client's bytes, the program's environment, the stderr lines (pids normalised) and
 // the end status. Lookups go to this file's DNS responder on 127.x (DNSCACHEIP).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeCdb } from '../src/cdb/writer';
 import { parseIp6, reverseNibbles6 } from '../src/dns/address';
-import { parseRules } from '../src/rules/parse';
 import { DnsTestServer, Zone } from './support/dns-server';
 import { chainEnv, Mode, MODES, skipCChain, tcpserverFor, writeFakeSmtpd } from './support/chain';
+import { writeRulesCdb } from './support/rules';
 import { exchange, parseEnvOutput, RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
@@ -34,15 +32,9 @@ let dns: DnsTestServer;
 before(async () => {
   dns = await DnsTestServer.start(ZONE);
   writeFakeSmtpd(SMTPD);
-  writeRules('rules.cdb', '127.0.0.3:allow,RBLSMTPD="-go away"\n127.0.0.2:allow,RBLSMTPD=""\n127.0.0.1:allow,FROM_RULE="yes"\n');
+  writeRulesCdb(join(dir, 'rules.cdb'), '127.0.0.3:allow,RBLSMTPD="-go away"\n127.0.0.2:allow,RBLSMTPD=""\n127.0.0.1:allow,FROM_RULE="yes"\n');
 });
 after(() => dns?.close());
-
-function writeRules(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, makeCdb(parseRules(text).map((r) => [Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1')] as const)));
-  return path;
-}
 
 interface Scenario {
   /** the program argv after tcpserver's operands */
