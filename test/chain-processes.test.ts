@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { DnsTestServer } from './support/dns-server';
 import { chainEnv, Mode, writeFakeSmtpd } from './support/chain';
 import { childrenOf } from './support/proc';
-import { BIN, ours } from './support/programs';
+import { BIN, needC, ours } from './support/programs';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
@@ -138,6 +138,15 @@ describe('which programs are ours', () => {
     await until('the script', () => c2.received() === 'not ours: -r rbl.test ' + SMTPD + '\n');
     await c2.close();
     await t.stop();
+  });
+
+  it('a C rblsmtpd found first in $PATH runs as a program', { skip: needC('rblsmtpd') }, async () => {
+    const s = await serve('in-process', ['rblsmtpd', '-r', 'rbl.test', SMTPD], {}, `/usr/bin:${chainEnv('in-process', '').PATH}`);
+    const client = await holdOpen(s.port, '127.0.0.2');
+    await until('the greeting', () => client.received().startsWith('220 rblsmtpd.local'));
+    assert.deepEqual(processesBelow(s.proc.pid!), ['rblsmtpd+0']);
+    await client.close();
+    await s.stop();
   });
 
   it('$PATH is searched again: a program of the same name put before ours counts from then on', async () => {
