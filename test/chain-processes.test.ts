@@ -117,6 +117,23 @@ describe('processes per connection', () => {
   });
 });
 
+describe('rblsmtpd\'s -t in the server', () => {
+  it('lets go of a blocked client that sends and never reads, at -t as 0.88\'s alarm does, and frees its slot', async () => {
+    const s = await serve('in-process', ['rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD]);
+    const socket = connect({ port: s.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    socket.on('error', () => {});
+    socket.pause();
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    // replies outgrow every buffer on the way: the session waits on a client that never reads
+    socket.write(Buffer.from('rcpt to:<x@y>\r\n'.repeat(600_000)));
+    await s.waitForLine(/^tcpserver: end \d+ status 0$/, 15_000);
+    await until('the slot back', () => s.lines().at(-1) === 'tcpserver: status: 0/40');
+    socket.destroy();
+    await closed;
+    await s.stop();
+  });
+});
+
 describe('which programs are ours', () => {
   it('by the real path: a symlink of another name to our rblsmtpd is ours; a script named rblsmtpd is not', async () => {
     const mine = join(dir, 'mine');

@@ -68,6 +68,11 @@ export interface RefusalIo {
   write(text: string): void;
   /** The session is over (0.88 exits 0): nothing more is written, the client is let go. */
   end(): void;
+  /**
+   * The -t time is up (0.88's alarm exits 0 at once, even in the middle of a write to a client that
+   * does not read): the connection is closed, whatever the client has not taken is dropped.
+   */
+  expire(): void;
 }
 
 /**
@@ -97,7 +102,7 @@ export class RefusalSession {
       return this.finish();
     }
     const alarmSeconds = Number(timeout & 0xffffffffn);
-    if (alarmSeconds > 0) this.cancelAlarm = alarmIn(alarmSeconds * 1000, () => this.finish());
+    if (alarmSeconds > 0) this.cancelAlarm = alarmIn(alarmSeconds * 1000, () => this.finish(true));
     this.io.write(GREETING);
   }
 
@@ -124,11 +129,12 @@ export class RefusalSession {
     return this.over;
   }
 
-  private finish(): void {
+  private finish(expired = false): void {
     if (this.over) return;
     this.over = true;
     this.cancelAlarm();
-    this.io.end();
+    if (expired) this.io.expire();
+    else this.io.end();
   }
 }
 
@@ -142,7 +148,8 @@ function send(text: string): void {
 
 /** The standalone program's session, on its stdin and stdout; the process exits 0 at its end. */
 export function refuseSession(remoteIp: string, message: string, timeout: bigint): void {
-  const session = new RefusalSession(message, { write: send, end: () => process.exit(0) });
+  const exit = (): never => process.exit(0);
+  const session = new RefusalSession(message, { write: send, end: exit, expire: exit });
   session.start(remoteIp, process.pid, timeout);
   const stdin = process.stdin;
   stdin.on('data', (chunk: Buffer) => session.input(chunk));

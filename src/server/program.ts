@@ -28,6 +28,11 @@ export interface InProcessProgram {
 export interface RunningProgram extends PipedProgram {
   /** Its wait status once it is over (exit code << 8). */
   readonly exited: Promise<number>;
+  /**
+   * Resolves if it ends abruptly (a process killed in the middle of a write): the connection is to
+   * be closed at once, dropping what the client has not read. Never resolves otherwise.
+   */
+  readonly hungUp: Promise<void>;
 }
 
 /** How an in-process program's body writes and ends. */
@@ -36,6 +41,8 @@ export interface ProgramOutput {
   write(data: Buffer | string): void;
   /** The program is over with this wait status: its output ends, further input is dropped. */
   exit(status: number): void;
+  /** The same, and the connection is closed at once (see RunningProgram.hungUp). */
+  hangUp(status: number): void;
 }
 
 /** What an in-process program does with its input. */
@@ -56,6 +63,8 @@ export function startInProcess(pid: number, makeBody: (out: ProgramOutput) => Pr
   let status: number | null = null;
   let resolveExited!: (status: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExited = resolve));
+  let resolveHungUp!: () => void;
+  const hungUp = new Promise<void>((resolve) => (resolveHungUp = resolve));
   /** The callback of an input write held back until the client reads again. */
   let heldWrite: (() => void) | null = null;
   let outputFull = false;
@@ -90,6 +99,11 @@ export function startInProcess(pid: number, makeBody: (out: ProgramOutput) => Pr
       if (!fromProgram.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data)) outputFull = true;
     },
     exit,
+    hangUp(s) {
+      if (status !== null) return;
+      exit(s);
+      resolveHungUp();
+    },
   });
   let inputDone = false;
   const endInput = (): void => {
@@ -115,5 +129,5 @@ export function startInProcess(pid: number, makeBody: (out: ProgramOutput) => Pr
       callback(err);
     },
   });
-  return { pid, toProgram, fromProgram, exited };
+  return { pid, toProgram, fromProgram, exited, hungUp };
 }

@@ -219,8 +219,10 @@ export class ConnectionServer {
     log.verdict(false, n, c);
     plan.announce?.(n);
     const running = program.start(n);
-    this.relayTo(running, relayOf(c));
+    const relayed = relayOf(c);
+    this.relayTo(running, relayed);
     void running.exited.then((status) => this.exited(n, status));
+    void running.hungUp.then(() => relayed.client.destroy());
   }
 
   /**
