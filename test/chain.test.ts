@@ -158,6 +158,7 @@ const CASES: Array<[string, Scenario]> = [
   ['recordio, 600 bytes without LF', { chain: ['recordio', 'cat'], send: 'a'.repeat(600), waitFor: [/ > \[EOF\]$/] }],
   ['rblsmtpd then recordio', { chain: ['rblsmtpd', '-r', 'rbl.test', 'recordio', SMTPD], from: '127.0.0.1', send: SMTP, waitFor: [/ > \[EOF\]$/] }],
   ['recordio then a blocked rblsmtpd', { chain: ['recordio', 'rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: DIALOGUE, waitFor: [/ > \[EOF\]$/] }],
+  ['recordio then rblsmtpd -t1 with a silent client', { chain: ['recordio', 'rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: 'noop\r\n', keepOpen: true, waitFor: [/ > \[EOF\]$/] }],
   ['recordio then a program that cannot be run', { chain: ['recordio', './nonexistent'], keepOpen: true, waitFor: [/ > \[EOF\]$/] }],
   ['fixcrio (rts)', { chain: ['fixcrio', 'sh', '-c', 'cat; echo bye'], send: '\nhi\nthere\r\n' }],
   ['recordio around fixcrio', { chain: ['recordio', 'fixcrio', 'sh', '-c', 'echo a; cat'], send: 'x\ny\r\nz', waitFor: [/ > \[EOF\]$/] }],

@@ -29,8 +29,8 @@ export interface RunningProgram extends PipedProgram {
   /** Its wait status once it is over (exit code << 8). */
   readonly exited: Promise<number>;
   /**
-   * Resolves if it ends abruptly (a process killed in the middle of a write): the connection is to
-   * be closed at once, dropping what the client has not read. Never resolves otherwise.
+   * Resolves if it ends abruptly (a process killed in the middle of a write): a client that has not
+   * read all of its output is to be cut off, dropping the rest. Never resolves otherwise.
    */
   readonly hungUp: Promise<void>;
 }

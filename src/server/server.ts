@@ -222,7 +222,11 @@ export class ConnectionServer {
     const relayed = relayOf(c);
     this.relayTo(running, relayed);
     void running.exited.then((status) => this.exited(n, status));
-    void running.hungUp.then(() => relayed.client.destroy());
+    void running.hungUp.then(() => {
+      // a client that keeps up gets the usual end (and recordio its "> [EOF]"); one that does not
+      // read is cut off, as the C program dies in the middle of its write
+      if (running.fromProgram.readableLength > 0 || relayed.client.writableLength > 0) relayed.client.destroy();
+    });
   }
 
   /**
