@@ -1,4 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
+import { inProcessChain } from '../chain/step';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage } from '../getopt';
 import { keepInheritedDescriptors, rememberInheritedDescriptors } from '../inherited';
@@ -123,7 +124,10 @@ export async function main(): Promise<void> {
   const limits = serverLimits(environ, options, statusPath !== null);
   const proxy = proxySettings(rawEnv);
   if (proxy && 'bad' in proxy) diag.fatal(`unable to parse PROXYFROM: ${proxy.bad}`, EXIT_USAGE);
-  const server = new ConnectionServer({ options, program, environ, launcher, log, limits, proxy: proxy ?? undefined });
+  // rblsmtpd, recordio, fixcrio, argv0, addcr, delcr of this installation run inside the server
+  const chain = inProcessChain(program, environ);
+  const programSteps = chain ? [chain.step] : [];
+  const server = new ConnectionServer({ options, program, environ, launcher, log, limits, proxy: proxy ?? undefined, programSteps });
   const listen = (a: ListenAddress) =>
     openListener(a.ip, a.text, port, options.backlog, server.accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {
@@ -157,6 +161,7 @@ export async function main(): Promise<void> {
     process.on('exit', status.remove);
   }
   setIds(diag, options.uid, options.gid);
+  chain?.prime();
   if (options.printPort) {
     try {
       writeAll(1, `${listener.port}\n`);

@@ -129,11 +129,10 @@ function tcpTry(server: Server, name: Buffer, type: number): Promise<TryResult> 
 }
 
 /**
- * Ask the configured servers one question (recursion desired). Resolves with the first usable
- * reply (NOERROR or NXDOMAIN); rejects with a DnsError when every try failed.
+ * Ask the configured servers (or `servers`) one question (recursion desired). Resolves with the
+ * first usable reply (NOERROR or NXDOMAIN); rejects with a DnsError when every try failed.
  */
-export async function resolveQuestion(name: Buffer, type: number): Promise<Buffer> {
-  const servers = dnsServers();
+export async function resolveQuestion(name: Buffer, type: number, servers: readonly Server[] = dnsServers()): Promise<Buffer> {
   let last = new DnsError('ECONNREFUSED', 'no DNS server to ask');
   for (const timeoutMs of timings.udpTimeoutsMs) {
     for (let s = 0; s < servers.length; s++) {

@@ -11,6 +11,7 @@ import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
 import { isOutOfDescriptors } from './descriptors';
 import type { LimitedConnection } from './limits';
+import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
 import type { ConnectionFacts } from './log';
@@ -38,6 +39,10 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
    * the program then runs on pipes and the server relays. Null: the program gets the socket.
    */
   relay: RelayPlan | null;
+  /** Set by a step that chose what runs (the in-process chain). Null: the server's program argv. */
+  program: ProgramPlan | null;
+  /** The program's environment, once a step has made it from `env` (else made at launch). */
+  environ: string[] | null;
 }
 
 /** The connection's relay plan, made on first use (the socket itself as the client side). */

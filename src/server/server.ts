@@ -3,15 +3,17 @@
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
+import { unableToRun } from '../messages';
 import { EnvChanges } from '../pathexec';
 import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
-import { Connection, connectionSteps, Drop, Step } from './connection';
+import { Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
-import type { Launcher, ProgramRequest } from './children';
+import type { Launcher, PipedProgram, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
 import { ProxySettings, proxyStep } from './proxy';
 import type { Listener } from './listener';
+import type { InProcessProgram, ProgramPlan } from './program';
 import { relay, RelayPlan } from './relay';
 import type { ServerLog } from './log';
 import type { ServerOptions } from './options';
@@ -57,6 +59,8 @@ export interface ServerParts {
   readonly proxy?: ProxySettings;
   /** descriptors left (tests give a limit of their own) */
   readonly room?: DescriptorRoom;
+  /** steps that choose what runs (the in-process chain): after the rules and the limits */
+  readonly programSteps?: readonly Step[];
 }
 
 export class ConnectionServer {
@@ -76,12 +80,13 @@ export class ConnectionServer {
   private short: Array<() => void> = [];
 
   constructor(private readonly parts: ServerParts) {
-    this.steps =
+    const admission =
       parts.steps ??
       connectionSteps({
         proxy: parts.proxy && proxyStep(parts.proxy),
         limits: parts.limits && limitsStep(parts.limits),
       });
+    this.steps = parts.programSteps?.length ? [...admission, ...parts.programSteps] : admission;
     this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options));
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
@@ -197,6 +202,8 @@ export class ConnectionServer {
       env: new EnvChanges(),
       deny: false,
       relay: null,
+      program: null,
+      environ: null,
     };
     this.inProgress++;
     void this.serve(c).finally(() => {
@@ -229,11 +236,12 @@ export class ConnectionServer {
       this.ended(n, EXIT_DENIED);
       return;
     }
-    const [program, ...args] = this.parts.program;
+    const plan = c.program;
+    if (plan?.inProcess) return this.runInProcess(c, plan, plan.inProcess);
     const request = {
-      program,
-      argv: [program, ...args],
-      env: c.env.apply(this.parts.environ),
+      program: plan ? plan.file : this.parts.program[0],
+      argv: plan ? plan.argv : this.parts.program,
+      env: c.environ ?? c.env.apply(this.parts.environ),
       idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
     };
     let pid: number;
@@ -248,7 +256,10 @@ export class ConnectionServer {
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
       log.verdict(false, n, c);
-      log.drop(`unable to run ${program}: ${errorText(err)}`);
+      plan?.announce?.(n);
+      if (plan?.launchFailed) plan.launchFailed(n, err);
+      else log.drop(`${unableToRun(request.program)}: ${errorText(err)}`);
+      c.relay?.client.destroy();
       c.socket.destroy();
       this.ended(n, EXIT_DROPPED);
       return;
@@ -257,8 +268,31 @@ export class ConnectionServer {
     if (c.admission) this.admissions.set(pid, c.admission);
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
+    plan?.announce?.(pid);
     // the program has its own copy of a socket it was given; a relayed one is the relay's
     if (!c.relay) c.socket.destroy();
+  }
+
+  /**
+   * A program that runs inside the server (a blocked rblsmtpd session, addcr): no process, so its
+   * pid is a connection number, and it is relayed to the client like a program on pipes.
+   */
+  private runInProcess(c: Connection, plan: ProgramPlan, program: InProcessProgram): void {
+    const { log } = this.parts;
+    const n = this.numbers.take();
+    if (c.admission) this.admissions.set(n, c.admission);
+    log.pidFrom(n, c.remoteIp);
+    log.verdict(false, n, c);
+    plan.announce?.(n);
+    const running = program.start(n);
+    const relayed = relayOf(c);
+    this.relayTo(running, relayed);
+    void running.exited.then((status) => this.exited(n, status));
+    void running.hungUp.then(() => {
+      // a client that keeps up gets the usual end (and recordio its "> [EOF]"); one that does not
+      // read is cut off, as the C program dies in the middle of its write
+      if (running.fromProgram.readableLength > 0 || relayed.client.writableLength > 0) relayed.client.destroy();
+    });
   }
 
   /**
@@ -267,13 +301,17 @@ export class ConnectionServer {
    */
   private async launchRelayed(request: ProgramRequest, plan: RelayPlan): Promise<number> {
     const piped = await this.parts.launcher.launchOnPipes(request);
-    const ending: RelayEnding = { status: null, relayed: false };
-    this.relaying.set(piped.pid, ending);
-    void relay(plan.client, piped, plan).then(() => {
-      ending.relayed = true;
-      if (ending.status !== null) this.relayEnded(piped.pid, ending.status);
-    });
+    this.relayTo(piped, plan);
     return piped.pid;
+  }
+
+  private relayTo(program: PipedProgram, plan: RelayPlan): void {
+    const ending: RelayEnding = { status: null, relayed: false };
+    this.relaying.set(program.pid, ending);
+    void relay(plan.client, program, plan).then(() => {
+      ending.relayed = true;
+      if (ending.status !== null) this.relayEnded(program.pid, ending.status);
+    });
   }
 
   private exited(pid: number, status: number): void {
