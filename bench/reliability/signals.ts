@@ -52,8 +52,11 @@ export async function fate(server: RunningServer, sig: string): Promise<Fate> {
     }
     return 'lives';
   })();
-  // two complete connections after the signal: a server that outlived it serves them
+  // two complete connections after the signal: a server that outlived it serves them. Node handles a
+  // signal on a later turn of its loop than the one it arrives in, so a loaded machine could serve a
+  // connection or two first: let the signal be handled before asking
   const serves = (async (): Promise<Fate> => {
+    await new Promise((r) => setTimeout(r, 500));
     for (let i = 0; i < 2; i++) {
       const r = await exchange(server.port, { timeoutMs: 30_000 }).catch(() => null);
       if (!r || !r.data.includes('SigIgn')) return new Promise<Fate>(() => {});
