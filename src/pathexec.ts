@@ -31,20 +31,50 @@ export class EnvChanges {
   }
 
   /** The environment a program gets: `environ` ("NAME=value" entries) with the edits applied. */
-  apply(environ: readonly string[]): string[] {
-    const e = environ.slice();
+  apply(environ: readonly string[] | KnownEnviron): string[] {
+    const known = environ instanceof KnownEnviron ? environ : null;
+    const e = known ? known.entries.slice() : (environ as readonly string[]).slice();
+    /** names given a value so far: together with the base's names, the only ones worth a search */
+    const added: string[] = [];
     for (const [name, value] of this.edits) {
       const prefix = name + '=';
-      for (let t = 0; t < e.length; t++) {
-        if (e[t].startsWith(prefix)) {
-          e[t] = e[e.length - 1];
-          e.pop();
-          break;
+      if (!known || known.mayHold(name) || added.includes(name)) {
+        for (let t = 0; t < e.length; t++) {
+          if (e[t].startsWith(prefix)) {
+            e[t] = e[e.length - 1];
+            e.pop();
+            break;
+          }
         }
       }
-      if (value !== null) e.push(prefix + value);
+      if (value !== null) {
+        e.push(prefix + value);
+        // the entry's own name: what a later edit's search would match it by
+        const eq = name.indexOf('=');
+        added.push(eq < 0 ? name : name.slice(0, eq));
+      }
     }
     return e;
+  }
+}
+
+/**
+ * An environment that edits are applied to again and again (a server's own, once per connection),
+ * with the names it holds found once: an edit of a name it does not hold (TCPREMOTEIP ...) then costs
+ * no search through it. The result is EnvChanges.apply's on the plain entries.
+ */
+export class KnownEnviron {
+  private readonly names = new Set<string>();
+  constructor(readonly entries: readonly string[]) {
+    for (const e of entries) {
+      const eq = e.indexOf('=');
+      if (eq >= 0) this.names.add(e.slice(0, eq));
+    }
+  }
+
+  /** Whether an entry `name=...` may be in it (a name with '=' in it may match any entry). */
+  mayHold(name: string): boolean {
+    return this.names.has(name) || name.includes('=');
   }
 }
 
