@@ -7,6 +7,7 @@ import { errorText } from '../errstr';
 import { copierDirections, CopierMode } from '../copier/modes';
 import { dnsServersFor, ip4ForName, txtForName } from '../dns';
 import { Diagnostics, unableToRun, writeAll } from '../messages';
+import { KnownEnviron } from '../pathexec';
 import { decideClient } from '../rbl/client';
 import { logLine } from '../rbl/conversation';
 import type { RblLookups } from '../rbl/decision';
@@ -111,15 +112,18 @@ export function inProcessChain(argv: readonly string[], environ: readonly string
   const ours = new OurPrograms(ourBinDir());
   if (ours.empty) return null;
   const planner = new ChainPlanner(argv, ours);
-  const step: Step = async (c) => {
+  const base = new KnownEnviron(environ);
+  // synchronous when nothing runs in-process (the server's fast path takes no promise for it)
+  const step: Step = (c) => {
     if (c.deny) return;
-    const env = c.env.apply(environ);
+    const env = c.env.apply(base);
     const plan = planner.planFor(valueIn(env, 'PATH'));
     c.environ = env;
     if (!plan) return;
-    const { program, layers } = await runLinks(plan, env);
-    c.program = program;
-    if (layers.length) relayOf(c).layers.push(...layers);
+    return runLinks(plan, env).then(({ program, layers }) => {
+      c.program = program;
+      if (layers.length) relayOf(c).layers.push(...layers);
+    });
   };
   return { step, prime: () => void planner.planFor(valueIn(environ, 'PATH')) };
 }

@@ -2,12 +2,11 @@
 // (sd_listen_fds(3): LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, descriptors from 3 on) or the s6 way,
 // one socket on descriptor 0 (-0). The one serving the host and port operands is used, so the same
 // command line works with and without them; none of them, nor the variables, reach the programs.
-import type { Socket } from 'node:net';
 import { formatIp4, formatIp6, isV4Mapped } from '../dns/address';
 import { duplicateDescriptor, Libc, listeningTcpAddress, setCloexec } from '../ffi';
 import { forgetInheritedDescriptors } from '../inherited';
 import type { ListenAddress } from './host';
-import { adoptListener, Listener } from './listener';
+import { adoptListener, Listener, OnConnection } from './listener';
 
 export const ACTIVATION_VARIABLES: readonly string[] = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'];
 const SD_LISTEN_FDS_START = 3;
@@ -91,7 +90,7 @@ export async function adoptInherited(
   want: ListenAddress,
   port: number,
   o: { readonly ipv4Only: boolean; readonly backlog: number },
-  onConnection: (socket: Socket) => void,
+  onConnection: OnConnection,
 ): Promise<Listener | Exclude<InheritedChoice, { fd: number }>> {
   const choice = chooseInherited(lib, fds, want, port, o.ipv4Only);
   if (!('fd' in choice)) return choice;

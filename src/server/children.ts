@@ -77,7 +77,7 @@ class PosixSpawnLauncher implements Launcher {
     process.on('SIGCHLD', () => this.reap());
   }
 
-  async launch(req: LaunchRequest): Promise<number> {
+  launch(req: LaunchRequest): Promise<number> {
     // the file description is shared with the child, which expects blocking I/O; the parent
     // only closes its copy from now on
     setBlocking(this.lib, req.fd);
@@ -119,17 +119,29 @@ class PosixSpawnLauncher implements Launcher {
     };
   }
 
-  private async spawn(req: ProgramRequest, moves: SpawnPlan['moves']): Promise<number> {
+  private spawn(req: ProgramRequest, moves: SpawnPlan['moves']): Promise<number> {
     // A bare name is searched in $PATH inside the vfork child, as 0.88 searches it in its forked
     // child, so the server's thread never stats PATH elements. glibc's search is djb's pathexec but
     // for two rare cases: a PATH element that is a file (ENOTDIR) moves on, and EPERM stops it.
     const plan = { path: req.program, argv: req.argv, env: req.env, moves, searchPath: !req.program.includes('/') };
-    const pid = req.idle ? spawnNow(this.lib, plan, this.strings) : await spawnAsync(this.lib, plan, this.strings);
-    this.running.add(pid);
-    // The child may have exited before we knew its pid. Reap it on a later turn of the loop: the
-    // caller logs the `pid`/`ok` lines in this turn, and `end` must come after them.
-    setImmediate(() => this.reap());
-    return pid;
+    if (req.idle) {
+      // its SIGCHLD cannot be handled before this turn of the loop is over
+      try {
+        const pid = spawnNow(this.lib, plan, this.strings);
+        this.running.add(pid);
+        return Promise.resolve(pid);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return spawnAsync(this.lib, plan, this.strings).then((pid) => {
+      this.running.add(pid);
+      // The child may have exited, and its SIGCHLD been handled, before we knew its pid. Reap it on
+      // a later turn of the loop: the caller logs the `pid`/`ok` lines in this turn, and `end` must
+      // come after them.
+      setImmediate(() => this.reap());
+      return pid;
+    });
   }
 
   private finish(pid: number, status: number): void {

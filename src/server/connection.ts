@@ -9,8 +9,10 @@ import { ip4ForName, ip6ForName, nameForIp } from '../dns';
 import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
+import type { Admission } from '../limits';
+import type { AcceptedClient } from './accepted';
 import { isOutOfDescriptors } from './descriptors';
-import type { LimitedConnection } from './limits';
+import type { LimitedConnection, Refusal } from './limits';
 import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
@@ -18,6 +20,9 @@ import type { ConnectionFacts } from './log';
 import type { ServerOptions } from './options';
 
 export interface Connection extends ConnectionFacts, LimitedConnection, ConnectionAddresses {
+  /** The connection as accepted: its descriptor, and a net.Socket once a step asks for one. */
+  readonly client: AcceptedClient;
+  /** The client's socket as a paused net.Socket, made on first use. */
   readonly socket: Socket;
   readonly fd: number;
   /** Set at accept; a PROXY header from a trusted peer replaces them with the real client's. */
@@ -45,6 +50,51 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
   environ: string[] | null;
 }
 
+/** A connection just accepted, before its steps. */
+export class AcceptedConnection implements Connection {
+  proto6: boolean;
+  tcp6Vars: boolean;
+  localIp: string;
+  localIp6: string;
+  localPort: number;
+  remoteIp: string;
+  remoteIp6: string;
+  remotePort: number;
+  interfaceName: string | null;
+  proxied = false;
+  localHost: string | null = null;
+  remoteHost: string | null = null;
+  remoteInfo: string | null = null;
+  readonly env = new EnvChanges();
+  deny = false;
+  relay: RelayPlan | null = null;
+  program: ProgramPlan | null = null;
+  environ: string[] | null = null;
+  ruleEnv?: ReadonlyArray<readonly [string, string]>;
+  admission?: Admission;
+  refusal?: Refusal;
+
+  constructor(
+    readonly client: AcceptedClient,
+    readonly fd: number,
+    a: ConnectionAddresses,
+  ) {
+    this.proto6 = a.proto6;
+    this.tcp6Vars = a.tcp6Vars;
+    this.localIp = a.localIp;
+    this.localIp6 = a.localIp6;
+    this.localPort = a.localPort;
+    this.remoteIp = a.remoteIp;
+    this.remoteIp6 = a.remoteIp6;
+    this.remotePort = a.remotePort;
+    this.interfaceName = a.interfaceName;
+  }
+
+  get socket(): Socket {
+    return this.client.socket();
+  }
+}
+
 /** The connection's relay plan, made on first use (the socket itself as the client side). */
 export function relayOf(c: Connection): RelayPlan {
   if (!c.relay) c.relay = { client: c.socket, layers: [], idleMs: 0 };
@@ -65,7 +115,7 @@ export const socketOptions: Step = (c, o) => {
     const lib = libc();
     if (lib) killIpOptions(lib, c.fd);
   }
-  if (o.noDelay) c.socket.setNoDelay(true);
+  if (o.noDelay) c.client.setNoDelay();
 };
 
 export const banner: Step = (c, o) => {
@@ -101,8 +151,19 @@ async function remoteHostOf(c: Connection, o: ServerOptions): Promise<string | n
   return want && addresses && addresses.some((a) => parseIp6(a)?.equals(want)) ? name : null;
 }
 
-/** TCPLOCALHOST, TCPREMOTEHOST and TCPREMOTEINFO, looked up concurrently. */
-export const lookups: Step = async (c, o) => {
+/** TCPLOCALHOST, TCPREMOTEHOST and TCPREMOTEINFO, looked up concurrently (none: at once). */
+export const lookups: Step = (c, o) => {
+  const askIdent = o.remoteInfoLookup && !c.proxied;
+  if (o.localName !== null && !o.remoteHostLookup && !askIdent) {
+    c.localHost = o.localName;
+    c.remoteHost = null;
+    c.remoteInfo = null;
+    return;
+  }
+  return lookUp(c, o);
+};
+
+async function lookUp(c: Connection, o: ServerOptions): Promise<void> {
   const [local, remote, info] = await Promise.all([
     o.localName !== null ? o.localName : optional(nameForIp(c.localIp)).then((n) => n || null),
     remoteHostOf(c, o),
@@ -120,7 +181,7 @@ export const lookups: Step = async (c, o) => {
   c.localHost = local;
   c.remoteHost = remote;
   c.remoteInfo = info;
-};
+}
 
 /** 0.88's variables, in its order; the IPv6 variant interleaves its TCP6* twins (Debian's order). */
 export const environment: Step = (c) => {

@@ -8,8 +8,12 @@
 // Node's listen({ fd }) calls listen(2) again with a backlog of 511: our own backlog is applied
 // after it. Without FFI, accepted sockets are held paused in a queue instead: the client sees the
 // same thing, at the cost of one descriptor each.
+//
+// Connections are taken from the handle as libuv accepts them, before net.Server makes a net.Socket
+// of each (see accepted.ts); without FFI, net.Server's sockets are passed on as they are.
 import { createServer, Server, Socket } from 'node:net';
 import { hasPendingConnections, Libc, libc, listenSocket } from '../ffi';
+import { AcceptedClient, ClientHandle } from './accepted';
 
 export interface Listener {
   readonly port: number;
@@ -23,10 +27,14 @@ export interface Listener {
 
 export type ListenError = { readonly step: 'socket' | 'bind' | 'listen'; readonly error: unknown };
 
-interface HandleWithReading {
+interface ListeningHandle {
   readStart(): number;
   readStop(): number;
+  /** libuv's accept callback as Node's TCPWrap calls it: status 0 and the new connection's handle */
+  onconnection: (status: number, client?: ClientHandle) => void;
 }
+
+export type OnConnection = (client: AcceptedClient) => void;
 
 function listening(server: Server, what: Parameters<Server['listen']>[0]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -38,13 +46,13 @@ function listening(server: Server, what: Parameters<Server['listen']>[0]): Promi
   });
 }
 
-/** Listen on ip:port (ip as 4 or 16 bytes); `onConnection` gets paused sockets. */
+/** Listen on ip:port (ip as 4 or 16 bytes); `onConnection` gets each accepted connection, paused. */
 export async function openListener(
   ip: Buffer,
   ipText: string,
   port: number,
   backlog: number,
-  onConnection: (socket: Socket) => void,
+  onConnection: OnConnection,
   opts: { v6only?: boolean; scopeId?: number } = {},
 ): Promise<Listener> {
   const lib = libc();
@@ -59,7 +67,7 @@ export async function openListener(
   const held: Socket[] = [];
   server.on('connection', (s: Socket) => {
     if (paused) held.push(s);
-    else onConnection(s);
+    else onConnection(AcceptedClient.fromSocket(s));
   });
   try {
     await listening(server, { host: ipText, port, backlog, ipv6Only: opts.v6only });
@@ -76,7 +84,7 @@ export async function openListener(
     },
     resume: () => {
       paused = false;
-      while (!paused && held.length) onConnection(held.shift() as Socket);
+      while (!paused && held.length) onConnection(AcceptedClient.fromSocket(held.shift() as Socket));
     },
   };
 }
@@ -89,20 +97,21 @@ export async function adoptListener(
   lib: Libc,
   fd: number,
   backlog: number,
-  onConnection: (socket: Socket) => void,
+  onConnection: OnConnection,
   ipv6: boolean,
 ): Promise<Listener> {
   const server = createServer({ pauseOnConnect: true });
-  // accept errors (EMFILE, ECONNABORTED ...) are retried silently, as 0.88's accept loop does
-  server.on('error', () => {});
-  server.on('connection', onConnection);
   try {
     await listening(server, { fd });
   } catch (error) {
     throw { step: 'listen', error } satisfies ListenError;
   }
   lib.listen(fd, backlog);
-  const handle = (server as unknown as { _handle: HandleWithReading })._handle;
+  const handle = (server as unknown as { _handle: ListeningHandle })._handle;
+  // accept errors (EMFILE, ECONNABORTED ...) are retried silently, as 0.88's accept loop does
+  handle.onconnection = (status, client) => {
+    if (status === 0 && client) onConnection(AcceptedClient.fromHandle(client));
+  };
   handle.readStart();
   const address = server.address();
   return {

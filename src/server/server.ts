@@ -4,10 +4,11 @@ import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
 import { unableToRun } from '../messages';
-import { EnvChanges } from '../pathexec';
+import { KnownEnviron } from '../pathexec';
+import { AcceptedClient } from './accepted';
 import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
-import { Connection, connectionSteps, Drop, relayOf, Step } from './connection';
+import { AcceptedConnection, Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
 import type { Launcher, PipedProgram, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
@@ -68,6 +69,8 @@ export class ConnectionServer {
   /** Connections accepted whose program is not started yet (nor denied, nor dropped). */
   private inProgress = 0;
   private listener: Listener | null = null;
+  /** Accepting is paused (at -c, or short of descriptors). */
+  private paused = false;
   private readonly numbers = new ConnectionNumbers();
   private readonly steps: readonly Step[];
   private localPort = 0;
@@ -76,6 +79,7 @@ export class ConnectionServer {
   /** relayed connections whose program or relay is still running, by pid */
   private readonly relaying = new Map<number, RelayEnding>();
   private readonly room: DescriptorRoom;
+  private readonly environ: KnownEnviron;
   /** Connections waiting for a descriptor to go on, and how to wake them. */
   private short: Array<() => void> = [];
 
@@ -88,6 +92,7 @@ export class ConnectionServer {
       });
     this.steps = parts.programSteps?.length ? [...admission, ...parts.programSteps] : admission;
     this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options));
+    this.environ = new KnownEnviron(parts.environ);
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
@@ -112,7 +117,10 @@ export class ConnectionServer {
     if (!this.listener) return;
     // connections already accepted get the descriptors that free up before any new one
     const noRoom = this.room.short || this.short.length > 0;
-    if (this.children >= this.parts.options.limit || noRoom) this.listener.pause();
+    const pause = this.children >= this.parts.options.limit || noRoom;
+    if (pause === this.paused) return;
+    this.paused = pause;
+    if (pause) this.listener.pause();
     else this.listener.resume();
   }
 
@@ -135,24 +143,17 @@ export class ConnectionServer {
   }
 
   /**
-   * Run a part of the connection's way that may fail for want of a descriptor (opening the rules,
-   * starting the program without FFI) until it no longer does: the client waits, as it would in the
-   * listen queue, instead of being dropped.
+   * Wait until something frees descriptors: a part of the connection's way that failed for want of
+   * one (opening the rules, starting the program without FFI) is then tried again. The client waits,
+   * as it would in the listen queue, instead of being dropped.
    */
-  private async withDescriptors<T>(part: () => T | Promise<T>): Promise<T> {
-    for (;;) {
-      try {
-        return await part();
-      } catch (err) {
-        if (!isOutOfDescriptors(err)) throw err;
-      }
-      this.parts.log.outOfDescriptors();
-      await new Promise<void>((resolve) => {
-        this.short.push(resolve);
-        this.lookAgainLater();
-        this.gate();
-      });
-    }
+  private waitForDescriptors(): Promise<void> {
+    this.parts.log.outOfDescriptors();
+    return new Promise<void>((resolve) => {
+      this.short.push(resolve);
+      this.lookAgainLater();
+      this.gate();
+    });
   }
 
   private ended(pid: number, status: number): void {
@@ -168,63 +169,85 @@ export class ConnectionServer {
     this.freed();
   }
 
-  /** The listener's connection callback. */
-  readonly accept = (socket: Socket): void => {
-    const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
-    const fd = handle?.fd ?? -1;
+  /** The listener's connection callback (a net.Server's sockets too). */
+  readonly accept = (client: Socket | AcceptedClient): void => {
+    const accepted = client instanceof AcceptedClient ? client : AcceptedClient.fromSocket(client);
+    const fd = accepted.fd;
     const { ipv6Form } = this.parts.options;
+    const remoteAddress = accepted.remote();
     // a client that reset while it waited in the queue is still served (and logged) as 0.88 serves it
-    const peer = socket.remoteAddress === undefined ? peerOfReset(fd, this.listener?.ipv6 ?? false) : null;
-    const remoteText = socket.remoteAddress ?? peer?.text;
+    const peer = remoteAddress === undefined ? peerOfReset(fd, this.listener?.ipv6 ?? false) : null;
+    const remoteText = remoteAddress?.address ?? peer?.text;
     const remote = remoteText === undefined ? null : endpointOf(remoteText, ipv6Form);
-    const local = socket.localAddress === undefined ? null : endpointOf(socket.localAddress, ipv6Form);
+    const localAddress = accepted.local();
+    const local = localAddress === undefined ? null : endpointOf(localAddress.address, ipv6Form);
     if (fd < 0 || remote === null || local === null) {
       // nothing known to log it by (no FFI): nothing was admitted
-      socket.destroy();
+      accepted.close();
       return;
     }
     this.children++;
     this.parts.log.status(this.children, this.parts.options.limit);
     if (this.room.afterAccept(fd)) this.parts.log.outOfDescriptors();
     this.gate();
-    socket.on('error', () => {});
-    const c: Connection = {
-      socket,
-      fd,
-      ...connectionAddresses(local, this.localPort, remote, socket.remotePort ?? peer?.port ?? 0, {
-        ipv6Form,
-        tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
-      }),
-      proxied: false,
-      localHost: null,
-      remoteHost: null,
-      remoteInfo: null,
-      env: new EnvChanges(),
-      deny: false,
-      relay: null,
-      program: null,
-      environ: null,
-    };
-    this.inProgress++;
-    void this.serve(c).finally(() => {
-      this.inProgress--;
-      this.freed();
+    const addresses = connectionAddresses(local, this.localPort, remote, remoteAddress?.port ?? peer?.port ?? 0, {
+      ipv6Form,
+      tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
     });
+    this.inProgress++;
+    this.runSteps(new AcceptedConnection(accepted, fd, addresses), 0);
   };
 
-  private async serve(c: Connection): Promise<void> {
-    const { log, options } = this.parts;
-    try {
-      for (const step of this.steps) await this.withDescriptors(() => step(c, options));
-    } catch (err) {
-      c.admission?.release();
-      const n = this.numbers.take();
-      log.pidFrom(n, c.remoteIp);
-      log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
-      c.socket.destroy();
-      this.ended(n, EXIT_DROPPED);
+  /**
+   * The steps from the i-th on, one after the other, then the program. As long as the steps are
+   * synchronous (no lookups, no PROXY header, no banner) so is all of it: no promise per connection.
+   */
+  private runSteps(c: Connection, i: number): void {
+    const { steps } = this;
+    const { options } = this.parts;
+    for (; i < steps.length; i++) {
+      let pending: void | Promise<void>;
+      try {
+        pending = steps[i](c, options);
+      } catch (err) {
+        return this.stepFailed(c, i, err);
+      }
+      if (pending) {
+        const step = i;
+        pending.then(
+          () => this.runSteps(c, step + 1),
+          (err) => this.stepFailed(c, step, err),
+        );
+        return;
+      }
+    }
+    this.start(c);
+  }
+
+  private stepFailed(c: Connection, step: number, err: unknown): void {
+    if (isOutOfDescriptors(err)) {
+      void this.waitForDescriptors().then(() => this.runSteps(c, step));
       return;
     }
+    const { log } = this.parts;
+    c.admission?.release();
+    const n = this.numbers.take();
+    log.pidFrom(n, c.remoteIp);
+    log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
+    c.client.close();
+    this.ended(n, EXIT_DROPPED);
+    this.served();
+  }
+
+  /** The connection is through its steps (started, denied or dropped): it holds no more descriptors. */
+  private served(): void {
+    this.inProgress--;
+    this.freed();
+  }
+
+  /** After the steps: refuse the connection, or run what it runs. */
+  private start(c: Connection): void {
+    const { log } = this.parts;
     if (c.deny) {
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
@@ -232,45 +255,75 @@ export class ConnectionServer {
       // a refused client does not keep its -c slot: the delayed close (bounded) is the limits'
       const closer = this.parts.limits?.engine.closer;
       if (c.refusal && closer) closer.close(c.socket, c.refusal.dieMsg, c.refusal.delay);
-      else c.socket.destroy();
+      else c.client.close();
       this.ended(n, EXIT_DENIED);
-      return;
+      return this.served();
     }
     const plan = c.program;
-    if (plan?.inProcess) return this.runInProcess(c, plan, plan.inProcess);
-    const request = {
+    if (plan?.inProcess) {
+      this.runInProcess(c, plan, plan.inProcess);
+      return this.served();
+    }
+    this.launch(c, {
       program: plan ? plan.file : this.parts.program[0],
       argv: plan ? plan.argv : this.parts.program,
-      env: c.environ ?? c.env.apply(this.parts.environ),
+      env: c.environ ?? c.env.apply(this.environ),
       idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
-    };
-    let pid: number;
+    });
+  }
+
+  /** Start the program: with the socket as its fds 0 and 1, or on pipes behind a relay. */
+  private launch(c: Connection, request: ProgramRequest): void {
+    let started: Promise<number>;
     try {
-      pid = await this.withDescriptors(() =>
-        c.relay
-          ? this.launchRelayed(request, c.relay)
-          : this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd }),
-      );
+      started = c.relay
+        ? this.launchRelayed(request, c.relay)
+        : this.parts.launcher.launch({
+            ...request,
+            fd: c.fd,
+            get socket() {
+              return c.socket;
+            },
+          });
     } catch (err) {
-      c.admission?.release();
-      const n = this.numbers.take();
-      log.pidFrom(n, c.remoteIp);
-      log.verdict(false, n, c);
-      plan?.announce?.(n);
-      if (plan?.launchFailed) plan.launchFailed(n, err);
-      else log.drop(`${unableToRun(request.program)}: ${errorText(err)}`);
-      c.relay?.client.destroy();
-      c.socket.destroy();
-      this.ended(n, EXIT_DROPPED);
-      return;
+      return this.launchFailed(c, request, err);
     }
+    started.then(
+      (pid) => this.launched(c, pid),
+      (err) => this.launchFailed(c, request, err),
+    );
+  }
+
+  private launched(c: Connection, pid: number): void {
+    const { log } = this.parts;
     // the launcher reports the exit on a later turn of the event loop, never before this line
     if (c.admission) this.admissions.set(pid, c.admission);
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
-    plan?.announce?.(pid);
+    c.program?.announce?.(pid);
     // the program has its own copy of a socket it was given; a relayed one is the relay's
-    if (!c.relay) c.socket.destroy();
+    if (!c.relay) c.client.close();
+    this.served();
+  }
+
+  private launchFailed(c: Connection, request: ProgramRequest, err: unknown): void {
+    if (isOutOfDescriptors(err)) {
+      void this.waitForDescriptors().then(() => this.launch(c, request));
+      return;
+    }
+    const { log } = this.parts;
+    const plan = c.program;
+    c.admission?.release();
+    const n = this.numbers.take();
+    log.pidFrom(n, c.remoteIp);
+    log.verdict(false, n, c);
+    plan?.announce?.(n);
+    if (plan?.launchFailed) plan.launchFailed(n, err);
+    else log.drop(`${unableToRun(request.program)}: ${errorText(err)}`);
+    c.relay?.client.destroy();
+    c.client.close();
+    this.ended(n, EXIT_DROPPED);
+    this.served();
   }
 
   /**
