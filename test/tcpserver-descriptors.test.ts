@@ -59,6 +59,26 @@ describe('the descriptor room', () => {
     assert.equal(room.short, false);
     assert.equal(new DescriptorRoom(1 << 30, 1 << 20).recheck(), false);
   });
+  it('counts near the limit: descriptors above the one accepted may be taken', () => {
+    let counts = 0;
+    let open = 30;
+    const room = new DescriptorRoom(2, 100, () => (counts++, open));
+    // far from the limit: no count
+    assert.equal(room.afterAccept(10), false);
+    assert.equal(counts, 0);
+    // a low descriptor again and again (a freed one reused) while the table fills up above it
+    open = 99;
+    let short = false;
+    for (let i = 0; i < 40 && !short; i++) short = room.afterAccept(10);
+    assert.equal(short, true);
+    assert.ok(counts >= 1 && counts <= 2, `counted ${counts} times`);
+    // room again once descriptors are let go
+    open = 40;
+    assert.equal(room.recheck(), true);
+    // connections still in progress want their share too
+    assert.equal(new DescriptorRoom(2, 100, () => 92).recheck(4), false);
+    assert.equal(new DescriptorRoom(2, 100, () => 92).recheck(1), true);
+  });
   it('tells EMFILE and ENFILE from other failures', () => {
     assert.equal(isOutOfDescriptors(Object.assign(new Error(), { code: 'EMFILE' })), true);
     assert.equal(isOutOfDescriptors(Object.assign(new Error(), { code: 'ENFILE' })), true);
@@ -132,4 +152,17 @@ describe('tcpserver out of descriptors, next to the C tcpserver', { skip: needC(
       assert.equal((await exchange(mine.port)).data.toString(), 'ok yes\n');
     });
   }
+});
+
+describe('tcpserver out of descriptors without a rules file', () => {
+  // no step opens a descriptor of its own: the room alone must hold the next client back
+  it('ulimit -n 24, 200 clients at once: every one served, none closed unanswered', async () => {
+    const s = await startServer('/bin/sh', ['-c', 'ulimit -n 24 && exec "$@"', 'sh', ours('tcpserver'), '-v', '-1', '-RHl0', '-b', '250', '127.0.0.1', '0', 'sh', '-c', 'echo "ok yes"']);
+    try {
+      assert.equal(await burst(s.port, 200), 200);
+      await s.waitForLines(/^tcpserver: end \d+ status 0$/, 200);
+    } finally {
+      await s.stop();
+    }
+  });
 });

@@ -109,6 +109,7 @@ export class ConnectionServer {
     setInterval(() => {}, 0x7fffffff);
     this.listener = listener;
     this.localPort = listener.port;
+    this.parts.log.batch();
     this.parts.log.status(this.children, this.parts.options.limit);
     this.gate();
   }
@@ -117,18 +118,23 @@ export class ConnectionServer {
     if (!this.listener) return;
     // connections already accepted get the descriptors that free up before any new one
     const noRoom = this.room.short || this.short.length > 0;
-    const pause = this.children >= this.parts.options.limit || noRoom;
-    if (pause === this.paused) return;
-    this.paused = pause;
-    if (pause) this.listener.pause();
-    else this.listener.resume();
+    if (this.children >= this.parts.options.limit || noRoom) {
+      // every time: libuv's accept loop turns reading back on when it runs, and stopping it again
+      // is what keeps the next client in the kernel's queue
+      this.listener.pause();
+      this.paused = true;
+    } else if (this.paused) {
+      // first: resuming may accept (held clients, without FFI), and pause again
+      this.paused = false;
+      this.listener.resume();
+    }
   }
 
   /** Something that held descriptors has let them go: wake whoever waits for them. */
   private freed(): void {
     if (!this.room.short && this.short.length === 0) return;
     for (const wake of this.short.splice(0)) wake();
-    if (this.room.short && !this.room.recheck()) this.lookAgainLater();
+    if (this.room.short && !this.room.recheck(this.inProgress)) this.lookAgainLater();
     this.gate();
   }
 
@@ -188,7 +194,7 @@ export class ConnectionServer {
     }
     this.children++;
     this.parts.log.status(this.children, this.parts.options.limit);
-    if (this.room.afterAccept(fd)) this.parts.log.outOfDescriptors();
+    if (this.room.afterAccept(fd, this.inProgress)) this.parts.log.outOfDescriptors();
     this.gate();
     const addresses = connectionAddresses(local, this.localPort, remote, remoteAddress?.port ?? peer?.port ?? 0, {
       ipv6Form,
