@@ -1,7 +1,7 @@
 // The rules-file cache tcpserver uses: the file is opened every time; its bytes are read again
 // exactly when it changed.
 import assert from 'node:assert/strict';
-import { mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CdbFileCache } from '../src/cdb/file-cache';
@@ -74,5 +74,49 @@ describe('CdbFileCache', () => {
     assert.equal(a.find(Buffer.from('k'))?.toString(), 'big');
     a.close();
     b.close();
+  });
+
+  it('reads a file again after a chmod (its ctime changed): a file made unreadable fails as it would', () => {
+    const path = join(dir, 'chmod.cdb');
+    writeFileSync(path, cdb('mode'));
+    const cache = new CdbFileCache();
+    const first = cache.open(path);
+    chmodSync(path, 0o600);
+    const second = cache.open(path);
+    assert.notEqual(first, second);
+    assert.equal(second.find(Buffer.from('k'))?.toString(), 'mode');
+  });
+
+  it('knows which kinds of keys a file holds, and sees a replaced file hold others', () => {
+    const path = join(dir, 'kinds.cdb');
+    const rules = (keys: string[]) => makeCdb(keys.map((k) => [Buffer.from(k), Buffer.from('+X=1\0')] as const));
+    writeFileSync(path, rules(['1.2.3.4', '=host']));
+    const cache = new CdbFileCache();
+    const plain = cache.open(path);
+    assert.equal(plain.mayHaveKeyStartingWith('_'.charCodeAt(0)), false);
+    assert.equal(plain.mayHaveKeyStartingWith('='.charCodeAt(0)), true);
+    writeFileSync(`${path}.tmp`, rules(['1.2.3.4', '_abc']));
+    renameSync(`${path}.tmp`, path);
+    assert.equal(cache.open(path).mayHaveKeyStartingWith('_'.charCodeAt(0)), true);
+  });
+
+  it('keeps a file over its limit open, one descriptor for every use, and lets it go when replaced', () => {
+    const path = join(dir, 'kept.cdb');
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    writeFileSync(path, cdb('first'));
+    const cache = new CdbFileCache(1024);
+    const before = descriptors();
+    for (let i = 0; i < 10; i++) {
+      const r = cache.open(path);
+      assert.equal(r.find(Buffer.from('k'))?.toString(), 'first');
+      assert.equal(r.mayHaveKeyStartingWith('k'.charCodeAt(0)), true);
+      assert.equal(r.mayHaveKeyStartingWith('_'.charCodeAt(0)), false);
+      r.close();
+    }
+    assert.equal(descriptors(), before + 1);
+    writeFileSync(`${path}.tmp`, cdb('again'));
+    renameSync(`${path}.tmp`, path);
+    assert.equal(valueOf(cache, path), 'again');
+    assert.equal(descriptors(), before + 1);
   });
 });

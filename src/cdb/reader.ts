@@ -5,6 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync, constants as fsConstants } from 'node:fs';
 import { SystemError } from '../errstr';
 import { cdbHash } from './hash';
+import type { KeyStarts } from './key-starts';
 
 /** The header: 256 (position, slot count) pairs. */
 const HEADER_SIZE = 2048;
@@ -81,7 +82,22 @@ export class CdbReader {
   /** The header, read once on the first lookup (a lookup tries up to ~140 keys). */
   private header: Buffer | null = null;
 
-  constructor(private readonly source: ByteSource) {}
+  /**
+   * `keyStarts`: the first bytes of the file's keys, when someone has scanned it (see key-starts.ts);
+   * `header`: its first 2048 bytes, when already read.
+   */
+  constructor(
+    private readonly source: ByteSource,
+    readonly keyStarts: KeyStarts | null = null,
+    header: Buffer | null = null,
+  ) {
+    this.header = header;
+  }
+
+  /** Whether a key beginning with `byte` may be in the file (true unless known otherwise). */
+  mayHaveKeyStartingWith(byte: number): boolean {
+    return this.keyStarts === null || this.keyStarts.has(byte);
+  }
 
   /** Open a cdb file read-only (as tcpserver does, O_NONBLOCK so a FIFO cannot hang us). */
   static open(path: string): CdbReader & { close(): void } {

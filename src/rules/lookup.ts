@@ -4,7 +4,7 @@
 import { CdbReader } from '../cdb/reader';
 import { cdbHashPrefixes } from '../cdb/hash';
 import { parseIp6 } from '../dns/address';
-import { cidrNetwork, cidrProbeKey, expandedIp6, SHORTEST_MATCHED_PREFIX } from './cidr';
+import { cidrNetwork, cidrProbeKey, expandedIp6, IP4_CIDR_MARKER, IP6_CIDR_MARKER, SHORTEST_MATCHED_PREFIX } from './cidr';
 
 export interface RuleQuery {
   /** TCPREMOTEIP as text (dotted IPv4, or IPv6 text for the IPv6 variant). */
@@ -101,7 +101,9 @@ export function lookupRules(reader: CdbReader, q: RuleQuery): RuleMatch | null {
     const m = findKey(reader, key);
     if (m) return m;
   }
-  const probe = cidrProbeKey(q.ip);
+  // a file known to hold no CIDR key of the client's family is not probed for one
+  const marker = (q.ip.includes(':') ? IP6_CIDR_MARKER : IP4_CIDR_MARKER).charCodeAt(0);
+  const probe = reader.mayHaveKeyStartingWith(marker) ? cidrProbeKey(q.ip) : null;
   if (probe) {
     const m = findCidr(reader, probe);
     if (m) return m;
