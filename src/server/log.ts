@@ -1,11 +1,17 @@
 // tcpserver's stderr lines, byte for byte as 0.88 prints them. Each line is one write(2).
 import { Diagnostics } from '../messages';
 
+/** Bytes 33..126 but for '%' (0x25) and ':' (0x3a): kept as they are. */
+const SAFE = /^[\x21-\x24\x26-\x39\x3b-\x7e]*$/;
+const SAFE_KEEPING_COLONS = /^[\x21-\x24\x26-\x7e]*$/;
+
 /**
  * 0.88's safecats: bytes outside 33..126, '%' and ':' become '?'; cut after 100 bytes with "...".
  * The IPv6 variant keeps ':' (its addresses are full of them).
  */
 export function safeField(s: string, keepColons = false): string {
+  // most fields (addresses, ports, names) have nothing to replace
+  if (s.length < 100 && (keepColons ? SAFE_KEEPING_COLONS : SAFE).test(s)) return s;
   let out = '';
   const n = Math.min(s.length, 100);
   for (let i = 0; i < n; i++) {
@@ -33,6 +39,11 @@ export class ServerLog {
 
   get verbosity(): number {
     return this.diag.verbosity;
+  }
+
+  /** From now on (serving), one write per turn of the event loop (see Diagnostics.deferLines). */
+  batch(): void {
+    this.diag.deferLines();
   }
 
   status(children: number, limit: number): void {
