@@ -6,6 +6,7 @@
 //   npm run build && node dist/bench/tcpserver.js [connections-per-point=8000]   (the whole table)
 //   npm run build && node dist/bench/tcpserver.js quick                          (a smoke check, ~1 min)
 //   npm run build && node dist/bench/tcpserver.js [seconds] limits               (ours, limits off vs on)
+//   TCPSERVER_UNDER_TEST=/other/tree/bin/tcpserver node dist/bench/tcpserver.js ...  (another build as ours)
 //
 // The program is a static one-line program (compiled here with `cc -static` when a C compiler is
 // there, else /bin/echo), so that the children cost little next to the servers. Each point starts
@@ -22,7 +23,8 @@ import { Rng } from '../test/support/rulesgen';
 import { rulesText } from './tcprules';
 
 const ROOT = join(__dirname, '..', '..');
-const OURS = join(ROOT, 'bin', 'tcpserver');
+// another build's bin/tcpserver (a before/after comparison), or this one's
+const OURS = process.env.TCPSERVER_UNDER_TEST ?? join(ROOT, 'bin', 'tcpserver');
 const C = '/usr/bin/tcpserver';
 const C_TCPRULES = '/usr/bin/tcprules';
 
@@ -372,5 +374,5 @@ async function limitsMain(seconds: number): Promise<void> {
 
 const [first, second] = process.argv.slice(2);
 if (second === 'limits') void limitsMain(Number(first ?? 10));
-else if (first === 'quick') void main(true, 600);
+else if (first === 'quick') void main(true, 2000);
 else void main(false, Number(first ?? 8000));
