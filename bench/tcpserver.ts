@@ -199,7 +199,7 @@ const SMALL_RULES = [
   '10.40.0.1:deny',
   '10.40.0.2:deny',
   '10.40.0.3:deny',
-  ':allow,MAXCONNIP="50"',
+  ':allow,CATCHALL=""',
 ].join('\n');
 
 interface Point {

@@ -447,6 +447,37 @@ export class CStringCache {
 
 const NO_CACHE = new CStringCache();
 
+/** posix_spawn file actions, and what to do once the spawn is over. */
+interface FileActions {
+  readonly actions: Buffer;
+  done(): void;
+}
+
+/** File actions kept, by their moves ("from>to ..."), and at most how many. */
+const keptFileActions = new Map<string, FileActions>();
+const KEPT_FILE_ACTIONS = 4096;
+const KEEP = (): void => {};
+
+/**
+ * The file actions for `moves`, made once and kept: a connection's descriptor is one of a few
+ * numbers again and again (the kernel hands out the lowest free one), and making them costs four
+ * getrlimit calls in glibc. Kept ones are never destroyed, so a spawn on another thread may use
+ * them; past the limit they are made for one spawn and destroyed after it.
+ */
+function fileActions(lib: Libc, moves: ReadonlyArray<readonly [number, number]>): FileActions {
+  let key = '';
+  for (const [from, to] of moves) key += `${from}>${to} `;
+  const kept = keptFileActions.get(key);
+  if (kept) return kept;
+  const actions = Buffer.alloc(256);
+  lib.fa_init(actions);
+  for (const [from, to] of moves) lib.fa_adddup2(actions, from, to);
+  if (keptFileActions.size >= KEPT_FILE_ACTIONS) return { actions, done: () => lib.fa_destroy(actions) };
+  const made = { actions, done: KEEP };
+  keptFileActions.set(key, made);
+  return made;
+}
+
 /** Whether a listening socket has connections waiting in its queue, without waiting (poll, 0 ms). */
 export function hasPendingConnections(lib: Libc, fd: number): boolean {
   const pfd = Buffer.alloc(8);
@@ -461,17 +492,15 @@ export function hasPendingConnections(lib: Libc, fd: number): boolean {
  * nothing else to do. Returns the pid, or throws an errno error.
  */
 export function spawnNow(lib: Libc, plan: SpawnPlan, strings: CStringCache = NO_CACHE): number {
-  const fa = Buffer.alloc(256);
-  lib.fa_init(fa);
+  const fa = fileActions(lib, plan.moves);
   try {
-    for (const [from, to] of plan.moves) lib.fa_adddup2(fa, from, to);
     const pid = [0];
     const spawn = plan.searchPath ? lib.posix_spawnp : lib.posix_spawn;
-    const rc = spawn(pid, plan.path, fa, spawnAttr(lib), strings.encode(plan.argv), strings.encode(plan.env));
+    const rc = spawn(pid, plan.path, fa.actions, spawnAttr(lib), strings.encode(plan.argv), strings.encode(plan.env));
     if (rc !== 0) throw errnoError(rc, 'posix_spawn');
     return pid[0];
   } finally {
-    lib.fa_destroy(fa);
+    fa.done();
   }
 }
 
@@ -481,16 +510,14 @@ export function spawnNow(lib: Libc, plan: SpawnPlan, strings: CStringCache = NO_
  * reaps the failed child itself).
  */
 export function spawnAsync(lib: Libc, plan: SpawnPlan, strings: CStringCache = NO_CACHE): Promise<number> {
-  const fa = Buffer.alloc(256);
-  lib.fa_init(fa);
-  for (const [from, to] of plan.moves) lib.fa_adddup2(fa, from, to);
+  const fa = fileActions(lib, plan.moves);
   const argv = strings.encode(plan.argv);
   const envp = strings.encode(plan.env);
   const pid = [0];
   return new Promise((resolve, reject) => {
     const spawn = plan.searchPath ? lib.posix_spawnp : lib.posix_spawn;
-    spawn.async(pid, plan.path, fa, spawnAttr(lib), argv, envp, (err: unknown, rc: number) => {
-      lib.fa_destroy(fa);
+    spawn.async(pid, plan.path, fa.actions, spawnAttr(lib), argv, envp, (err: unknown, rc: number) => {
+      fa.done();
       void argv; // kept alive until the child has exec'd
       void envp;
       if (err) reject(err);

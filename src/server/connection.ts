@@ -9,10 +9,9 @@ import { ip4ForName, ip6ForName, nameForIp } from '../dns';
 import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
-import type { Admission } from '../limits';
 import type { AcceptedClient } from './accepted';
 import { isOutOfDescriptors } from './descriptors';
-import type { LimitedConnection, Refusal } from './limits';
+import type { LimitedConnection } from './limits';
 import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
@@ -51,48 +50,24 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
 }
 
 /** A connection just accepted, before its steps. */
-export class AcceptedConnection implements Connection {
-  proto6: boolean;
-  tcp6Vars: boolean;
-  localIp: string;
-  localIp6: string;
-  localPort: number;
-  remoteIp: string;
-  remoteIp6: string;
-  remotePort: number;
-  interfaceName: string | null;
-  proxied = false;
-  localHost: string | null = null;
-  remoteHost: string | null = null;
-  remoteInfo: string | null = null;
-  readonly env = new EnvChanges();
-  deny = false;
-  relay: RelayPlan | null = null;
-  program: ProgramPlan | null = null;
-  environ: string[] | null = null;
-  ruleEnv?: ReadonlyArray<readonly [string, string]>;
-  admission?: Admission;
-  refusal?: Refusal;
-
-  constructor(
-    readonly client: AcceptedClient,
-    readonly fd: number,
-    a: ConnectionAddresses,
-  ) {
-    this.proto6 = a.proto6;
-    this.tcp6Vars = a.tcp6Vars;
-    this.localIp = a.localIp;
-    this.localIp6 = a.localIp6;
-    this.localPort = a.localPort;
-    this.remoteIp = a.remoteIp;
-    this.remoteIp6 = a.remoteIp6;
-    this.remotePort = a.remotePort;
-    this.interfaceName = a.interfaceName;
-  }
-
-  get socket(): Socket {
-    return this.client.socket();
-  }
+export function acceptedConnection(client: AcceptedClient, fd: number, addresses: ConnectionAddresses): Connection {
+  return {
+    ...addresses,
+    client,
+    fd,
+    get socket(): Socket {
+      return client.socket();
+    },
+    proxied: false,
+    localHost: null,
+    remoteHost: null,
+    remoteInfo: null,
+    env: new EnvChanges(),
+    deny: false,
+    relay: null,
+    program: null,
+    environ: null,
+  };
 }
 
 /** The connection's relay plan, made on first use (the socket itself as the client side). */

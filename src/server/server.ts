@@ -8,7 +8,7 @@ import { KnownEnviron } from '../pathexec';
 import { AcceptedClient } from './accepted';
 import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
-import { AcceptedConnection, Connection, connectionSteps, Drop, relayOf, Step } from './connection';
+import { acceptedConnection, Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
 import type { Launcher, PipedProgram, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
@@ -201,7 +201,7 @@ export class ConnectionServer {
       tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
     });
     this.inProgress++;
-    this.runSteps(new AcceptedConnection(accepted, fd, addresses), 0);
+    this.runSteps(acceptedConnection(accepted, fd, addresses), 0);
   };
 
   /**
