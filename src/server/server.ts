@@ -6,7 +6,7 @@ import { errorText } from '../errstr';
 import { EnvChanges } from '../pathexec';
 import { endpointOf } from './address';
 import type { Admission } from '../limits';
-import { Connection, Drop, Step, STEPS } from './connection';
+import { Connection, connectionSteps, Drop, Step } from './connection';
 import type { Launcher, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
 import type { Listener } from './listener';
@@ -51,6 +51,10 @@ export interface ServerParts {
   readonly steps?: readonly Step[];
   /** connection limits (MAXCONNIP ...): a step after the rules, counts released as children end */
   readonly limits?: ServerLimits;
+  /** a TLS handshake step (sslserver, tcpserver -s), after the rules and limits */
+  readonly handshake?: Step;
+  /** the server's own environment step (sslserver's SSL* variables) instead of 0.88's */
+  readonly environment?: Step;
 }
 
 export class ConnectionServer {
@@ -67,7 +71,13 @@ export class ConnectionServer {
   private readonly relaying = new Map<number, RelayEnding>();
 
   constructor(private readonly parts: ServerParts) {
-    this.steps = parts.steps ?? (parts.limits ? [...STEPS, limitsStep(parts.limits)] : STEPS);
+    this.steps =
+      parts.steps ??
+      connectionSteps({
+        limits: parts.limits && limitsStep(parts.limits),
+        handshake: parts.handshake,
+        environment: parts.environment,
+      });
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
@@ -137,6 +147,7 @@ export class ConnectionServer {
       env: new EnvChanges(),
       deny: false,
       relay: null,
+      tls: null,
     };
     this.inProgress++;
     void this.serve(c).finally(() => this.inProgress--);
@@ -150,8 +161,9 @@ export class ConnectionServer {
       c.admission?.release();
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
+      if (err instanceof Drop && err.admitted) log.verdict(false, n, c);
       log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
-      c.socket.destroy();
+      closeClient(c);
       this.ended(n, EXIT_DROPPED);
       return;
     }
@@ -161,7 +173,7 @@ export class ConnectionServer {
       log.verdict(true, n, c, c.refusal?.suffix);
       // a refused client does not keep its -c slot: the delayed close (bounded) is the limits'
       const closer = this.parts.limits?.engine.closer;
-      if (c.refusal && closer) closer.close(c.socket, c.refusal.dieMsg, c.refusal.delay);
+      if (c.refusal && closer) closer.close(c.refusal.via ?? c.socket, c.refusal.dieMsg, c.refusal.delay);
       else c.socket.destroy();
       this.ended(n, EXIT_DENIED);
       return;
@@ -183,7 +195,7 @@ export class ConnectionServer {
       log.pidFrom(n, c.remoteIp);
       log.verdict(false, n, c);
       log.drop(`unable to run ${program}: ${errorText(err)}`);
-      c.socket.destroy();
+      closeClient(c);
       this.ended(n, EXIT_DROPPED);
       return;
     }
@@ -191,6 +203,7 @@ export class ConnectionServer {
     if (c.admission) this.admissions.set(pid, c.admission);
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
+    if (c.tls) log.tlsAccepted(pid, c.tls);
     // the program has its own copy of a socket it was given; a relayed one is the relay's
     if (!c.relay) c.socket.destroy();
   }
@@ -221,6 +234,12 @@ export class ConnectionServer {
     this.relaying.delete(pid);
     this.ended(pid, status);
   }
+}
+
+/** Close a connection that gets no program: its TLS session too, if one was made for it. */
+function closeClient(c: Connection): void {
+  c.relay?.client.destroy();
+  c.socket.destroy();
 }
 
 interface RelayEnding {
