@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { CopyDirection } from '../src/copier/copier';
 import { libc } from '../src/ffi';
@@ -25,13 +28,14 @@ interface Relayed {
 async function relayedConnection(
   launcher: Launcher,
   argv: string[],
-  opts: { layers?: RelayLayer[]; idleMs?: number } = {},
+  opts: { layers?: RelayLayer[]; idleMs?: number; programEnd?: 'close' | 'half-close' } = {},
 ): Promise<Relayed> {
   const server: Server = createServer({ pauseOnConnect: true });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   after(() => server.close());
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  // half-open, so that a test can answer after the server's end of file
+  const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
   const [socket] = await accepted;
   const exits = new Map<number, number>();
   const waiting = new Map<number, (status: number) => void>();
@@ -46,7 +50,7 @@ async function relayedConnection(
     if (known !== undefined) resolve(known);
     else waiting.set(program.pid, resolve);
   });
-  const relayed = relay(socket, program, { layers: opts.layers ?? [], idleMs: opts.idleMs ?? 0 });
+  const relayed = relay(socket, program, { layers: opts.layers ?? [], idleMs: opts.idleMs ?? 0, programEnd: opts.programEnd });
   return { client, accepted: socket, program, relayed, exited };
 }
 
@@ -135,6 +139,27 @@ for (const [kind, make, skip] of launchers) {
       r.client.destroy();
       await r.relayed;
       assert.ok((await r.exited) !== 0, 'yes ends by SIGPIPE or a write error once the relay closes');
+    });
+
+    it("with programEnd 'half-close', ends only our side at the program's end of output and still delivers the other side's bytes", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'relay-'));
+      after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'got');
+      const r = await relayedConnection(make(), ['sh', '-c', `echo question; exec >&-; cat > ${file}`], { programEnd: 'half-close' });
+      // the program's question, then our end of file while the connection stays open for the answer
+      assert.equal((await readAll(r.client)).toString(), 'question\n');
+      r.client.end('the answer\n');
+      await r.relayed;
+      assert.equal(await r.exited, 0);
+      assert.equal(readFileSync(file, 'latin1'), 'the answer\n');
+    });
+
+    it("by default, ends the whole connection at the program's end of output: the program's input ends too", async () => {
+      const r = await relayedConnection(make(), ['sh', '-c', 'echo question; exec >&-; n=$(wc -c); echo "read $n" >&2; test "$n" -eq 0']);
+      assert.equal((await readAll(r.client)).toString(), 'question\n');
+      r.client.end('too late\n');
+      await r.relayed;
+      assert.equal(await r.exited, 0, 'the program saw end of file without the late bytes');
     });
 
     it('closes a connection idle for longer than the idle time', async () => {
