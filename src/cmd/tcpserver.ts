@@ -3,10 +3,12 @@ import { Diagnostics } from '../messages';
 import { rawArgs } from '../rawproc';
 import { parseServerArgs, TCPSERVER_USAGE } from '../server/options';
 import { runServer } from '../server/run';
+import { patchSecure } from '../tls/setup';
 
 export async function main(): Promise<void> {
   // before this process opens anything: what it inherited beyond 0-2 goes on to every program, as in 0.88
   rememberInheritedDescriptors();
   const diag: Diagnostics = new Diagnostics('tcpserver', TCPSERVER_USAGE);
-  await runServer({ diag, ...parseServerArgs(rawArgs()) });
+  const parsed = parseServerArgs(rawArgs());
+  await runServer({ diag, ...parsed, secure: parsed.options.tls ? patchSecure(diag, parsed.options.certFile) : undefined });
 }
