@@ -11,12 +11,17 @@ import { sessionEnvironment } from './session';
 /** Refused clients handshaken at once to be told DIEMSG; more are closed without it. */
 export const MAX_REFUSAL_HANDSHAKES = 64;
 
-/** Accept TLS on a connected socket within `timeoutMs`; rejects with the reason otherwise. */
-export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+/** The server's side of TLS over an accepted socket; the handshake starts on the next tick. */
+function serverTls(socket: Socket, context: SecureContext): TLSSocket {
   // TLSSocket takes half-open from the socket it wraps: the client's close_notify or end of file
   // must end only the program's input, its output still goes out
   socket.allowHalfOpen = true;
-  const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
+  return new TLSSocket(socket, { isServer: true, secureContext: context });
+}
+
+/** Accept TLS on a connected socket within `timeoutMs`; rejects with the reason otherwise. */
+export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+  const tls = serverTls(socket, context);
   return new Promise((resolve, reject) => {
     const fail = (err: unknown): void => {
       clearTimeout(timer);
@@ -65,22 +70,20 @@ function settled(): Promise<void> {
  */
 export function handshakeStep(s: HandshakeSettings): Step {
   let refusing = 0;
-  const refuse = async (c: Connection): Promise<void> => {
+  const refuse = (c: Connection): void => {
     const refusal = c.refusal;
     if (!refusal || refusal.dieMsg === '') return;
     if (refusing >= MAX_REFUSAL_HANDSHAKES) {
       c.refusal = { ...refusal, dieMsg: '' };
       return;
     }
+    // not waited for: the refusal holds no -c slot. DIEMSG written now goes out once the session
+    // is up, and the closer's bound on a refused client's time covers the handshake too
+    const tls = serverTls(c.socket, s.context);
     refusing++;
-    try {
-      c.refusal = { ...refusal, via: await acceptTls(c.socket, s.context, s.timeoutMs) };
-    } catch {
-      // nothing can be said to a client without a session
-      c.refusal = { ...refusal, dieMsg: '' };
-    } finally {
-      refusing--;
-    }
+    tls.on('error', () => {});
+    tls.once('close', () => refusing--);
+    c.refusal = { ...refusal, via: tls };
   };
   return async (c) => {
     if (c.deny) return refuse(c);
