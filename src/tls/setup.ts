@@ -1,6 +1,7 @@
 // TLS for a server, made once at start-up: sslserver's from its environment (ucspi-ssl's variables),
 // tcpserver -s's from its one PEM file (the ssl20020705 patch). A bad file ends the server with the
 // original's message and 111.
+import { accessSync, constants } from 'node:fs';
 import type { Diagnostics } from '../messages';
 import type { SecureParts } from '../server/run';
 import { ContextSettings, makeContext } from './context';
@@ -29,6 +30,15 @@ function variable(environ: readonly string[], name: string): string | null {
   const prefix = name + '=';
   const e = environ.find((x) => x.startsWith(prefix));
   return e === undefined || e.length === prefix.length ? null : e.slice(prefix.length);
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function contextOrDie(diag: Diagnostics, settings: ContextSettings, failures: Record<ContextFailure, string>): SecureContext {
@@ -86,6 +96,8 @@ export function sslserverSecure(
 /** tcpserver -s: key and certificate from the one file of -n; tcpserver's environment unchanged. */
 export function patchSecure(diag: Diagnostics, certFile: string): () => SecureParts {
   return () => {
+    // the patch reads the key first: a file it cannot read fails there
+    if (!readable(certFile)) diag.fatal(PATCH_CONTEXT_FAILURES.key);
     const context = contextOrDie(diag, { certFile, keyFile: certFile }, PATCH_CONTEXT_FAILURES);
     return {
       handshake: handshakeStep({
