@@ -22,13 +22,15 @@ interface Relayed {
   relayed: Promise<void>;
   /** resolves with the program's wait status */
   exited: Promise<number>;
+  /** with `ended`: what the client received until the server's end of file */
+  received: Promise<Buffer>;
 }
 
 /** A listening socket whose one connection is relayed to `argv` through `layers`. */
 async function relayedConnection(
   launcher: Launcher,
   argv: string[],
-  opts: { layers?: RelayLayer[]; idleMs?: number; programEnd?: 'close' | 'half-close' } = {},
+  opts: { layers?: RelayLayer[]; idleMs?: number; programEnd?: 'close' | 'half-close'; ended?: boolean; destroyed?: boolean } = {},
 ): Promise<Relayed> {
   const server: Server = createServer({ pauseOnConnect: true });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -50,8 +52,23 @@ async function relayedConnection(
     if (known !== undefined) resolve(known);
     else waiting.set(program.pid, resolve);
   });
+  let received: Promise<Buffer> | undefined;
+  if (opts.ended) {
+    // the client's end of file, read and emitted before the relay (a stream with bytes still
+    // buffered emits no 'end' until they are read, so there are none)
+    received = readAll(client);
+    client.end();
+    socket.allowHalfOpen = true;
+    socket.resume();
+    await once(socket, 'end');
+    socket.pause();
+  }
+  if (opts.destroyed) {
+    socket.destroy();
+    await once(socket, 'close');
+  }
   const relayed = relay(socket, program, { layers: opts.layers ?? [], idleMs: opts.idleMs ?? 0, programEnd: opts.programEnd });
-  return { client, accepted: socket, program, relayed, exited };
+  return { client, accepted: socket, program, relayed, exited, received: received ?? Promise.resolve(Buffer.alloc(0)) };
 }
 
 /** Everything the client receives until the server's end of file. */
@@ -160,6 +177,20 @@ for (const [kind, make, skip] of launchers) {
       r.client.end('too late\n');
       await r.relayed;
       assert.equal(await r.exited, 0, 'the program saw end of file without the late bytes');
+    });
+
+    it("gives the program end of file when the client's input had ended before the relay started", { timeout: 10_000 }, async () => {
+      // as when a TLS client's close_notify arrives while the program starts: 'end' came and went
+      const r = await relayedConnection(make(), ['sh', '-c', 'n=$(wc -c); echo "read $n"'], { ended: true });
+      assert.equal((await r.received).toString(), 'read 0\n');
+      await r.relayed;
+      assert.equal(await r.exited, 0);
+    });
+
+    it('closes at once when the client was gone before the relay started', { timeout: 10_000 }, async () => {
+      const r = await relayedConnection(make(), ['cat'], { destroyed: true });
+      await r.relayed;
+      assert.equal(await r.exited, 0, 'cat saw end of file');
     });
 
     it('closes a connection idle for longer than the idle time', async () => {

@@ -206,6 +206,31 @@ describe('sslserver relay: nothing stalls, nothing is lost', { skip: SKIP }, () 
     assert.equal(r.stdout.toString(), 'read 12\n');
   });
 
+  it('answers a client that sends close_notify right after its handshake, before the program has started', { timeout: 20_000 }, async () => {
+    const t = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'n=$(wc -c); echo "read $n"'], {
+      env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
+    });
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const c = await client(t.port, version);
+      c.sock.end();
+      assert.equal(await c.line(), 'read 0\n', version);
+    }
+  });
+
+  it('lets go at once of a client that vanishes right after its handshake, without waiting for -T', { timeout: 20_000 }, async () => {
+    const t = await startServer(SSLSERVER, ['-1', '-v', '-T', '60', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'true'], {
+      env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
+    });
+    for (let i = 0; i < 5; i++) {
+      const sock = tlsConnect({ port: t.port, host: '127.0.0.1', rejectUnauthorized: false });
+      sock.on('error', () => {});
+      await once(sock, 'secureConnect');
+      sock.destroy();
+    }
+    // each connection ends (served, or dropped for its unfinished handshake) long before -T
+    await t.waitForLines(/ end \d+ status /, 5, 15_000);
+  });
+
   it('holds a bounded amount for a client that stops reading while the program writes without end', async () => {
     const t = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'yes', 'a line the client will not read'], {
       env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },

@@ -81,6 +81,8 @@ export function relay(client: Duplex, program: PipedProgram, o: RelayOptions): P
     // the pipes' own errors (EPIPE from a program gone) are handled by the copier through 'error'
     program.fromProgram.on('error', () => {});
     client.on('error', () => {});
+    // gone before the relay started (a reset during the handshake's last steps): nothing to relay
+    if (client.destroyed) return close();
     client.once('close', close);
     if (o.idleMs > 0) {
       // a socket's own idle timer counts reads and writes: both directions

@@ -34,6 +34,7 @@ export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: num
       clearTimeout(timer);
       tls.removeListener('error', fail);
       tls.removeListener('close', closed);
+      tls.removeListener('end', closed);
       // later errors (a reset mid-session) are the relay's to see
       tls.on('error', () => {});
       resolve(tls);
@@ -43,6 +44,8 @@ export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: num
     tls.once('secure', secured);
     tls.once('error', fail);
     tls.once('close', closed);
+    // half-open keeps the socket after the client's end of file: mid-handshake that is the end
+    tls.once('end', closed);
   });
 }
 
