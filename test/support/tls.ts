@@ -2,7 +2,8 @@
 // at test time (RSA 2048 and ECDSA P-256) in a fresh temporary directory, and the C ucspi-ssl
 // (sslserver/sslclient 0.95b) to compare against, found in shared/peers/ucspi-ssl next to the
 // repository or a directory above it.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -58,6 +59,8 @@ export interface TestPki {
   readonly password: string;
   /** a client certificate signed by the CA */
   readonly client: Credentials;
+  /** a server certificate signed by the CA for other.example only */
+  readonly other: Credentials;
   /** a self-signed certificate nobody trusts, and its key */
   readonly stranger: Credentials;
 }
@@ -90,16 +93,17 @@ const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n';
 export async function makeTestPki(): Promise<TestPki> {
   const dir = tempDir('ucspi-ts-pki-');
   await openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=ucspi-ts test CA');
-  const [rsa, ecdsa, client] = await Promise.all([
+  const [rsa, ecdsa, client, other] = await Promise.all([
     signed(dir, 'rsa', ['rsa:2048'], '/C=DE/ST=Berlin/O=ucspi-ts tests/OU=TLS/CN=localhost', SERVER_EXT),
     signed(dir, 'ecdsa', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/C=DE/O=ucspi-ts tests/CN=localhost', SERVER_EXT),
     signed(dir, 'client', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/O=ucspi-ts tests/CN=client.example', 'extendedKeyUsage=clientAuth\n'),
+    signed(dir, 'other', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/CN=other.example', 'subjectAltName=DNS:other.example\n'),
   ]);
   await openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'stranger.key', '-out', 'stranger.pem', '-days', '2', '-subj', '/CN=localhost');
   const password = 'correct horse';
   const encryptedKey = join(dir, 'rsa.encrypted.key');
   await openssl(dir, 'pkey', '-in', 'rsa.key', '-aes256', '-passout', `pass:${password}`, '-out', encryptedKey);
-  return { dir, ca: join(dir, 'ca.pem'), rsa, ecdsa, encryptedKey, password, client, stranger: credentials(dir, 'stranger') };
+  return { dir, ca: join(dir, 'ca.pem'), rsa, ecdsa, encryptedKey, password, client, other, stranger: credentials(dir, 'stranger') };
 }
 
 export interface TlsExchangeOptions {
@@ -161,4 +165,30 @@ export function tlsExchange(port: number, o: TlsExchangeOptions = {}): Promise<T
       resolve({ data: Buffer.concat(chunks), protocol, cipher, ending });
     });
   });
+}
+
+/**
+ * openssl s_server for one connection (its stdin kept open: at its end of file s_server hangs up);
+ * resolves with its port, and `done` with its output when it ends.
+ */
+export async function sServer(args: string[]): Promise<{ port: number; done: Promise<string> }> {
+  const p = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-naccept', '1', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.setEncoding('latin1');
+  p.stderr.setEncoding('latin1');
+  p.stderr.on('data', (d: string) => (out += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    p.stdout.on('data', (d: string) => {
+      out += d;
+      const m = /ACCEPT 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    p.on('exit', () => reject(new Error(`s_server exited: ${out}`)));
+  });
+  const timer = setTimeout(() => p.kill(), 20_000);
+  const done = once(p, 'exit').then(() => {
+    clearTimeout(timer);
+    return out;
+  });
+  return { port, done };
 }
