@@ -3,6 +3,7 @@
 // (sslserver/sslclient 0.95b) to compare against, found in shared/peers/ucspi-ssl next to the
 // repository or a directory above it.
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -72,7 +73,9 @@ async function openssl(cwd: string, ...args: string[]): Promise<void> {
 async function signed(dir: string, name: string, keyArgs: string[], subject: string, ext: string): Promise<Credentials> {
   await openssl(dir, 'req', '-newkey', ...keyArgs, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
   writeFileSync(join(dir, `${name}.ext`), ext);
-  await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  // a serial each (one serial file shared by certificates signed at once would be a race)
+  const serial = `0x${randomBytes(15).toString('hex')}`;
+  await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial, '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
   return credentials(dir, name);
 }
 
