@@ -8,10 +8,13 @@ import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { CopyDirection } from '../src/copier/copier';
+import { PassThrough, Writable } from 'node:stream';
+import { CopyDirection, runCopier } from '../src/copier/copier';
 import { libc } from '../src/ffi';
 import { Launcher, makeLauncher, PipedProgram } from '../src/server/children';
 import { composeLayers, relay, RelayLayer } from '../src/server/relay';
+
+const PASS: CopyDirection = { forward: (chunk) => chunk, eof: () => {} };
 
 interface Relayed {
   client: Socket;
@@ -203,6 +206,29 @@ for (const [kind, make, skip] of launchers) {
     });
   });
 }
+
+describe('copier', () => {
+  it("ends once the client's output has really gone out, though its last write never filled it ('drain' never comes)", { timeout: 10_000 }, async () => {
+    // a client output whose writes complete a while later, as a TLS socket's do
+    const written: string[] = [];
+    const clientOut = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        setTimeout(() => {
+          written.push(chunk.toString());
+          cb();
+        }, 50);
+      },
+    });
+    const programOut = new PassThrough();
+    const done = new Promise<void>((resolve) =>
+      runCopier({ clientIn: new PassThrough(), programIn: new PassThrough(), programOut, clientOut }, PASS, PASS, resolve, 'discard'),
+    );
+    programOut.end('the last words');
+    await done;
+    assert.deepEqual(written.filter((w) => w !== ''), ['the last words'], 'done only after they were written');
+  });
+});
 
 describe('relay layers', () => {
   const tag = (name: string, log: string[]): RelayLayer => ({

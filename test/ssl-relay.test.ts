@@ -231,6 +231,19 @@ describe('sslserver relay: nothing stalls, nothing is lost', { skip: SKIP }, () 
     await t.waitForLines(/ end \d+ status /, 5, 15_000);
   });
 
+  it('lets go of every connection of a client that hangs up right after its Finished (openssl s_time)', { timeout: 60_000 }, async () => {
+    // the session tickets sent after the handshake meet a closed socket: Node's TLS layer would keep
+    // the connection (and its -c slot) for ever
+    const t = await startServer(SSLSERVER, ['-1', '-v', '-c', '5', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'ok'], {
+      env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
+    });
+    const r = await run('openssl', ['s_time', '-connect', `127.0.0.1:${t.port}`, '-new', '-time', '2'], { timeout: 30_000 });
+    const made = Number(/(\d+) connections in [\d.]+ real seconds/.exec(r.stdout.toString())?.[1] ?? 0);
+    assert.ok(made >= 20, `s_time made ${made} connections: ${r.stdout}`);
+    await t.waitForLines(/ end \d+ status /, made, 20_000);
+    assert.equal(t.lines().filter((l) => / ok \d+ /.test(l)).length, made);
+  });
+
   it('holds a bounded amount for a client that stops reading while the program writes without end', async () => {
     const t = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'yes', 'a line the client will not read'], {
       env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },

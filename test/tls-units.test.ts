@@ -5,9 +5,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { AddressInfo, connect, createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { libc, peerGone } from '../src/ffi';
 import { certificateFields, certificateVariables, onelineName } from '../src/tls/certificate';
 import { makeContext } from '../src/tls/context';
 import { children, oidText, readTlv } from '../src/tls/der';
@@ -188,6 +191,34 @@ describe('the password on fd 3', () => {
     assert.deepEqual(through(Buffer.from('no nul')), { password: Buffer.from('no nul') });
     assert.deepEqual(through(Buffer.from('x'.repeat(2000) + '\0')), { tooLong: true });
     assert.ok('error' in through(null));
+  });
+});
+
+describe('peerGone', { skip: libc() ? false : 'FFI (koffi) not available' }, () => {
+  it('tells a peer that half-closed (still reading) from one that is gone', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    await once(client, 'connect');
+    const [peer] = await accepted;
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    const lib = libc()!;
+    assert.equal(peerGone(lib, fd), false, 'connected');
+    peer.end();
+    await once(client, 'end');
+    assert.equal(peerGone(lib, fd), false, 'half-closed: it may still read');
+    peer.destroy();
+    await once(peer, 'close');
+    // our write meets the closed socket, which answers with a reset (not reading: Node would see
+    // the reset first and close the descriptor)
+    client.pause();
+    client.on('error', () => {});
+    client.write('anyone there?');
+    for (let i = 0; i < 100 && !peerGone(lib, fd); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(peerGone(lib, fd), true, 'gone');
+    client.destroy();
+    server.close();
   });
 });
 

@@ -52,13 +52,22 @@ export function runCopier(
   const inputFailed = inputWriteFailure === 'finish' ? finish : () => ends.clientIn.resume();
   pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => {
     // close the program's input once what was read has been written: it sees end of file
-    if (ends.programIn.writableLength === 0) ends.programIn.destroy();
-    else ends.programIn.once('drain', () => ends.programIn.destroy());
+    whenFlushed(ends.programIn, () => ends.programIn.destroy());
   });
-  pipeDirection(ends.programOut, ends.clientOut, output, finish, () => {
-    if (ends.clientOut.writableLength === 0) finish();
-    else ends.clientOut.once('drain', finish);
-  }, true);
+  pipeDirection(ends.programOut, ends.clientOut, output, finish, () => whenFlushed(ends.clientOut, finish), true);
+}
+
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * Call `then` once everything written to `w` has gone out (or failed). 'drain' is no such signal:
+ * it comes only after a write that found the buffer full, and a TLS socket (whose writes all
+ * complete later) can hold a few bytes without ever having been full. Writes complete in order,
+ * so an empty one completes after them.
+ */
+function whenFlushed(w: Writable, then: () => void): void {
+  if (w.writableLength === 0) then();
+  else w.write(NOTHING, () => then());
 }
 
 function pipeDirection(

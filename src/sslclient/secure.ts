@@ -5,12 +5,14 @@ import { isIP, Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, SecureContext, TLSSocket } from 'node:tls';
 import { HandshakeTimeout } from '../tls/failure';
 import { NO_SERVER_CERTIFICATE, serverNameMismatch, UNVERIFIED_SERVER } from '../tls/messages';
+import { releaseWhenPeerGone } from '../tls/peer-gone';
 import { peerChain } from '../tls/session';
 
 /** Connect TLS on `socket` within `timeoutMs`; rejects with the failure otherwise. */
 export function connectTls(socket: Socket, context: SecureContext, host: string, timeoutMs: number): Promise<TLSSocket> {
   // half-open is taken from the wrapped socket: the server's close_notify ends only the program's input
   socket.allowHalfOpen = true;
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
   const tls = tlsConnect({
     socket,
     secureContext: context,
@@ -21,6 +23,7 @@ export function connectTls(socket: Socket, context: SecureContext, host: string,
     rejectUnauthorized: false,
     checkServerIdentity: () => undefined,
   });
+  releaseWhenPeerGone(tls, fd);
   return new Promise((resolve, reject) => {
     const fail = (err: unknown): void => {
       clearTimeout(timer);

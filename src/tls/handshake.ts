@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { SecureContext, TLSSocket } from 'node:tls';
 import { Connection, Drop, relayOf, Step } from '../server/connection';
 import { HandshakeTimeout, handshakeFailureText } from './failure';
+import { releaseWhenPeerGone } from './peer-gone';
 import { sessionEnvironment } from './session';
 
 /** Refused clients handshaken at once to be told DIEMSG; more are closed without it. */
@@ -21,7 +22,9 @@ function serverTls(socket: Socket, context: SecureContext): TLSSocket {
 
 /** Accept TLS on a connected socket within `timeoutMs`; rejects with the reason otherwise. */
 export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
   const tls = serverTls(socket, context);
+  releaseWhenPeerGone(tls, fd);
   return new Promise((resolve, reject) => {
     const fail = (err: unknown): void => {
       clearTimeout(timer);
