@@ -93,8 +93,12 @@ const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n';
  * A fresh CA and certificates under a temporary directory removed after the test file. Call it at
  * the top level of the file (the directory's removal is registered where it is called).
  */
-export async function makeTestPki(): Promise<TestPki> {
-  const dir = tempDir('ucspi-ts-pki-');
+export function makeTestPki(): Promise<TestPki> {
+  return makePki(tempDir('ucspi-ts-pki-'));
+}
+
+/** A fresh CA and certificates in `dir` (the benchmarks' too). */
+export async function makePki(dir: string): Promise<TestPki> {
   await openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=ucspi-ts test CA');
   const [rsa, ecdsa, client, other] = await Promise.all([
     signed(dir, 'rsa', ['rsa:2048'], '/C=DE/ST=Berlin/O=ucspi-ts tests/OU=TLS/CN=localhost', SERVER_EXT),
