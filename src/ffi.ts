@@ -20,22 +20,24 @@ export interface Libc {
   attr_setflags: Fn;
   attr_setsigmask: Fn;
   attr_setsigdefault: Fn;
-  sigemptyset: Fn;
-  sigaddset: Fn;
   execve: Fn;
   dup2: Fn;
   fcntl: Fn;
   close: Fn;
   signal: Fn;
+  pthread_sigmask: Fn;
   waitid: Fn;
   waitpid: Fn;
   socket: Fn;
   setsockopt: Fn;
+  getsockopt: Fn;
   bind: Fn;
   listen: Fn;
   if_nametoindex: Fn;
   poll: Fn;
   pipe2: Fn;
+  getsockname: Fn;
+  recv: Fn;
 }
 
 let cached: Libc | null | undefined;
@@ -62,22 +64,24 @@ export function libc(): Libc | null {
       attr_setflags: f('int posix_spawnattr_setflags(void *attr, short flags)'),
       attr_setsigmask: f('int posix_spawnattr_setsigmask(void *attr, void *set)'),
       attr_setsigdefault: f('int posix_spawnattr_setsigdefault(void *attr, void *set)'),
-      sigemptyset: f('int sigemptyset(void *set)'),
-      sigaddset: f('int sigaddset(void *set, int sig)'),
       execve: f('int execve(const char *path, const char **argv, const char **envp)'),
       dup2: f('int dup2(int oldfd, int newfd)'),
       fcntl: f('int fcntl(int fd, int cmd, int arg)'),
       close: f('int close(int fd)'),
       signal: f('void *signal(int sig, void *handler)'),
+      pthread_sigmask: f('int pthread_sigmask(int how, void *set, void *oldset)'),
       waitid: f('int waitid(int idtype, int id, void *infop, int options)'),
       waitpid: f('int waitpid(int pid, _Out_ int *status, int options)'),
       socket: f('int socket(int domain, int type, int protocol)'),
       setsockopt: f('int setsockopt(int fd, int level, int name, void *value, uint32_t len)'),
+      getsockopt: f('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)'),
       bind: f('int bind(int fd, void *addr, uint32_t len)'),
       listen: f('int listen(int fd, int backlog)'),
       if_nametoindex: f('unsigned int if_nametoindex(const char *name)'),
       poll: f('int poll(void *fds, unsigned long nfds, int timeout)'),
       pipe2: f('int pipe2(void *fds, int flags)'),
+      getsockname: f('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
+      recv: f('long recv(int fd, void *buf, unsigned long len, int flags)'),
     };
   } catch {
     cached = null;
@@ -139,6 +143,51 @@ export function listenSocket(
   return fd;
 }
 
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const SOCK_STREAM = 1;
+
+function intOption(lib: Libc, fd: number, level: number, name: number): number | null {
+  const v = Buffer.alloc(4);
+  return lib.getsockopt(fd, level, name, v, [4]) < 0 ? null : v.readInt32LE(0);
+}
+
+/**
+ * The address of a listening IPv4 or IPv6 stream socket (ip: 4 or 16 bytes); null when `fd` is
+ * anything else (not open, not a socket, not listening, UDP, UNIX).
+ */
+export function listeningTcpAddress(lib: Libc, fd: number): { ip: Buffer; port: number } | null {
+  if (intOption(lib, fd, SOL_SOCKET, SO_ACCEPTCONN) !== 1) return null;
+  if (intOption(lib, fd, SOL_SOCKET, SO_TYPE) !== SOCK_STREAM) return null;
+  const sa = Buffer.alloc(128);
+  if (lib.getsockname(fd, sa, [sa.length]) < 0) return null;
+  const family = sa.readUInt16LE(0);
+  if (family === AF_INET) return { ip: Buffer.from(sa.subarray(4, 8)), port: sa.readUInt16BE(2) };
+  if (family === AF_INET6) return { ip: Buffer.from(sa.subarray(8, 24)), port: sa.readUInt16BE(2) };
+  return null;
+}
+
+const MSG_PEEK = 0x02;
+const MSG_DONTWAIT = 0x40;
+
+/**
+ * What a socket has received and not yet been read, up to buf's length, without reading it and
+ * without waiting: the byte count (0 at end of file), or null when nothing is there yet (EAGAIN);
+ * throws an errno error.
+ */
+export function peekReceived(lib: Libc, fd: number, buf: Buffer): number | null {
+  return receiveNow(lib, fd, buf, MSG_PEEK);
+}
+
+/** Read up to buf's length from a socket without waiting: as peekReceived, but the bytes are taken. */
+export function receiveNow(lib: Libc, fd: number, buf: Buffer, flags = 0): number | null {
+  const n = Number(lib.recv(fd, buf, buf.length, flags | MSG_DONTWAIT));
+  if (n >= 0) return n;
+  const errno = lastErrno(lib);
+  if (errno === 11) return null; // EAGAIN
+  throw errnoError(errno, 'recv');
+}
+
 /** The index of a network interface (the scope id of its link-local addresses), 0 if unknown. */
 export function interfaceIndex(name: string): number {
   const lib = libc();
@@ -149,6 +198,24 @@ export function setIntOption(lib: Libc, fd: number, level: number, name: number,
   const v = Buffer.alloc(4);
   v.writeInt32LE(value, 0);
   return lib.setsockopt(fd, level, name, v, 4) === 0;
+}
+
+const SO_PEERNAME = 28;
+
+/**
+ * The peer of an accepted TCP socket as [address bytes (4 or 16), port], even after the peer has
+ * reset the connection: getpeername (and so Node's remoteAddress) then fails with ENOTCONN, where
+ * the kernel still answers SO_PEERNAME, given the exact length of the family's address (`ipv6`: the
+ * socket's). 0.88 has the address from accept() itself. Null when that fails too.
+ */
+export function peerOf(lib: Libc, fd: number, ipv6: boolean): { ip: Buffer; port: number } | null {
+  const sa = Buffer.alloc(28);
+  const len = [ipv6 ? 28 : 16];
+  if (lib.getsockopt(fd, SOL_SOCKET, SO_PEERNAME, sa, len) < 0) return null;
+  const family = sa.readUInt16LE(0);
+  if (family === AF_INET) return { ip: Buffer.from(sa.subarray(4, 8)), port: sa.readUInt16BE(2) };
+  if (family === AF_INET6) return { ip: Buffer.from(sa.subarray(8, 24)), port: sa.readUInt16BE(2) };
+  return null;
 }
 
 /** tcpserver -O: drop any IP options the client sent (setsockopt IP_OPTIONS with an empty value). */
@@ -187,8 +254,6 @@ const F_SETFD = 2;
 const O_NONBLOCK = 0o4000;
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
-const SIGCHLD = 17;
-const SIGTERM = 15;
 const SIGUSR1 = 10;
 // dispositions Node sets to SIG_IGN at start-up (and SIGUSR1, see refuseDebuggerSignal), which an
 // exec would otherwise pass on
@@ -201,13 +266,19 @@ const NODE_IGNORED_SIGNALS = [SIGPIPE, SIGXFSZ, SIGUSR1];
  * replaces the inspector's handler. Programs we start get SIGUSR1 back at its default.
  */
 export function refuseDebuggerSignal(lib: Libc): void {
-  lib.signal(SIGUSR1, lib.koffi.as(1n, 'void *'));
+  ignoreSignal(lib, SIGUSR1);
 }
 
 /** Make a descriptor blocking (programs given a socket expect blocking I/O). */
 export function setBlocking(lib: Libc, fd: number): void {
   const fl = lib.fcntl(fd, F_GETFL, 0);
   if (fl >= 0 && fl & O_NONBLOCK) lib.fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+}
+
+/** Close a descriptor on exec (programs must not get it). */
+export function setCloexec(lib: Libc, fd: number): void {
+  const fl = lib.fcntl(fd, F_GETFD, 0);
+  if (fl >= 0 && !(fl & 1)) lib.fcntl(fd, F_SETFD, fl | 1);
 }
 
 /** Keep a descriptor open across exec. */
@@ -248,6 +319,13 @@ export function moveDescriptors(lib: Libc, moves: ReadonlyArray<readonly [number
 const O_CLOEXEC = 0o2000000;
 const F_DUPFD_CLOEXEC = 1030;
 
+/** A close-on-exec copy of a descriptor, numbered `minFd` or above; throws an errno error. */
+export function duplicateDescriptor(lib: Libc, fd: number, minFd = 3): number {
+  const copy = lib.fcntl(fd, F_DUPFD_CLOEXEC, minFd);
+  if (copy < 0) throw errnoError(lastErrno(lib), 'fcntl');
+  return copy;
+}
+
 /** A close-on-exec pipe: [read end, write end], both at least `minFd` so later dup2s cannot clobber them. */
 export function makePipe(lib: Libc, minFd = 10): [number, number] {
   const fds = Buffer.alloc(8);
@@ -263,18 +341,64 @@ export function makePipe(lib: Libc, minFd = 10): [number, number] {
   return ends;
 }
 
+/** Signal numbers sigaction takes on Linux. */
+const ALL_SIGNALS = Array.from({ length: 64 }, (_, i) => i + 1).filter((sig) => sig !== 9 && sig !== 19);
+const SIG_IGN = 1n;
+
+/** Ignore a signal (SIG_IGN, which an exec passes on). */
+export function ignoreSignal(lib: Libc, sig: number): void {
+  lib.signal(sig, lib.koffi.as(SIG_IGN, 'void *'));
+}
+
+/** A signal back at its default action. */
+export function defaultSignal(lib: Libc, sig: number): void {
+  lib.signal(sig, null);
+}
+
+/** The signal state a program starts with: the signals it finds ignored, and those blocked. */
+export interface ProgramSignals {
+  readonly ignored: readonly number[];
+  readonly blocked: readonly number[];
+}
+
+let programSignals: ProgramSignals = { ignored: [], blocked: [] };
+/** posix_spawn attributes for programSignals, made on the first spawn. */
+let spawnAttributes: Buffer | undefined;
+
+/** What every program started or exec'd from now on gets (until then: nothing ignored or blocked). */
+export function setProgramSignals(signals: ProgramSignals): void {
+  programSignals = signals;
+  spawnAttributes = undefined;
+}
+
 /**
- * Replace this process with a program (dup2 the moves, clear O_NONBLOCK on their targets, restore
- * the signal dispositions Node changed, execve). Returns only on failure, with the errno.
+ * A sigset_t (Linux: 1024 bits in unsigned longs, bit n-1 for signal n) made by hand: glibc's
+ * sigaddset refuses 32 and 33, which its posix_spawn would otherwise leave ignored in the program.
+ */
+function sigset(signals: readonly number[]): Buffer {
+  const words = new BigUint64Array(16);
+  for (const sig of signals) words[(sig - 1) >> 6] |= 1n << BigInt((sig - 1) & 63);
+  return Buffer.from(words.buffer);
+}
+
+const SIG_SETMASK = 2;
+
+/**
+ * Replace this process with a program (dup2 the moves, clear O_NONBLOCK on their targets, give the
+ * signals the program's dispositions and mask, execve). Returns only on failure, with the errno.
  */
 export function execInPlace(lib: Libc, plan: ExecPlan): number {
   const moveErrno = moveDescriptors(lib, plan.moves ?? []);
   if (moveErrno) return moveErrno;
   inheritStdio(lib);
-  for (const sig of NODE_IGNORED_SIGNALS) lib.signal(sig, null);
+  const { ignored, blocked } = programSignals;
+  for (const sig of NODE_IGNORED_SIGNALS) if (!ignored.includes(sig)) defaultSignal(lib, sig);
+  for (const sig of ignored) ignoreSignal(lib, sig);
+  if (blocked.length) lib.pthread_sigmask(SIG_SETMASK, sigset(blocked), null);
   lib.execve(plan.path, NO_CACHE.encode(plan.argv), NO_CACHE.encode(plan.env));
   const errno = lastErrno(lib);
-  lib.signal(SIGPIPE, lib.koffi.as(1n, 'void *')); // back to SIG_IGN, as Node expects
+  if (blocked.length) lib.pthread_sigmask(SIG_SETMASK, sigset([]), null);
+  ignoreSignal(lib, SIGPIPE); // as Node expects
   return errno;
 }
 
@@ -288,23 +412,18 @@ export interface SpawnPlan extends ExecPlan {
   readonly searchPath?: boolean;
 }
 
-let spawnAttributes: Buffer | undefined;
-
 /**
  * The same for every spawn, so made once and kept: the calling thread is a libuv worker with every
- * signal blocked, which the child must not inherit, and Node's ignored signals go back to default.
+ * signal blocked, which the child must not inherit, and every signal not meant to be ignored goes
+ * back to default (Node's ignored ones, and those ignored here for the server's own sake).
  */
 function spawnAttr(lib: Libc): Buffer {
   if (spawnAttributes) return spawnAttributes;
   const attr = Buffer.alloc(512);
-  const empty = Buffer.alloc(128);
-  const defaults = Buffer.alloc(128);
+  const { ignored, blocked } = programSignals;
   lib.attr_init(attr);
-  lib.sigemptyset(empty);
-  lib.sigemptyset(defaults);
-  for (const sig of [...NODE_IGNORED_SIGNALS, SIGCHLD, SIGTERM]) lib.sigaddset(defaults, sig);
-  lib.attr_setsigmask(attr, empty);
-  lib.attr_setsigdefault(attr, defaults);
+  lib.attr_setsigmask(attr, sigset(blocked));
+  lib.attr_setsigdefault(attr, sigset(ALL_SIGNALS.filter((sig) => !ignored.includes(sig))));
   lib.attr_setflags(attr, SPAWN_SETSIGDEF | SPAWN_SETSIGMASK);
   return (spawnAttributes = attr);
 }
@@ -426,6 +545,6 @@ export function reapChild(lib: Libc, pid: number): number | null {
  * restore the default disposition and send it to ourselves. Returns only if that did not work.
  */
 export function dieOfSignal(lib: Libc, sig: number): void {
-  lib.signal(sig, null);
+  defaultSignal(lib, sig);
   process.kill(process.pid, sig);
 }

@@ -51,3 +51,9 @@ export function wasInherited(fd: number): boolean {
   rememberInheritedDescriptors();
   return remembered!.includes(fd);
 }
+
+/** Leave these out of what programs get (sockets handed to tcpserver for itself). */
+export function forgetInheritedDescriptors(fds: readonly number[]): void {
+  rememberInheritedDescriptors();
+  remembered = remembered!.filter((fd) => !fds.includes(fd));
+}

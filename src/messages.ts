@@ -5,6 +5,11 @@ import { errorText } from './errstr';
 export const EXIT_USAGE = 100;
 export const EXIT_TEMPORARY = 111;
 
+/** What every program that runs another says when it cannot (pathexec failed): add `: <errstr>`. */
+export function unableToRun(file: string): string {
+  return `unable to run ${file}`;
+}
+
 /** Write a whole latin1 byte string to a file descriptor, retrying short writes. */
 export function writeAll(fd: number, text: string | Buffer): void {
   const buf = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
@@ -43,6 +48,18 @@ export class Diagnostics {
 
   fatal(text: string, code: number = EXIT_TEMPORARY): never {
     this.say(`fatal: ${text}`);
+    process.exit(code);
+  }
+
+  /** fatal() for a text held as bytes (one that may be too long for a JS string). */
+  fatalBytes(text: Buffer, code: number = EXIT_TEMPORARY): never {
+    if (this.verbosity > 0) {
+      try {
+        writeAll(2, Buffer.concat([Buffer.from(`${this.program}: fatal: `), text, Buffer.from('\n')]));
+      } catch {
+        // stderr gone, as in line()
+      }
+    }
     process.exit(code);
   }
 

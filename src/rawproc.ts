@@ -26,22 +26,33 @@ function fromUtf8(s: string): string {
 const MOVED_CA_CERTS = 'UCSPI_TS_EXTRA_CA_CERTS';
 const CA_CERTS = 'NODE_EXTRA_CA_CERTS';
 
+// bin/tcpserver's shim passes the signal dispositions Node resets at start-up under this name
+// (see src/signals.ts); it is ours alone and no program sees it.
+const SHIM_SIGNALS = 'UCSPI_TS_SIGNALS';
+
 function restoreMovedEntries(entries: string[]): string[] {
-  const at = entries.findIndex((e) => e.startsWith(MOVED_CA_CERTS + '='));
-  if (at < 0) return entries;
-  const value = entries[at].slice(MOVED_CA_CERTS.length + 1);
-  const out = entries.slice();
+  const out = entries.filter((e) => !e.startsWith(SHIM_SIGNALS + '='));
+  const at = out.findIndex((e) => e.startsWith(MOVED_CA_CERTS + '='));
+  if (at < 0) return out;
+  const value = out[at].slice(MOVED_CA_CERTS.length + 1);
   if (value === '') out.splice(at, 1);
   else out[at] = `${CA_CERTS}=${value}`;
   return out;
 }
 
+const shimSignals = process.env[SHIM_SIGNALS];
+delete process.env[SHIM_SIGNALS];
 {
   const moved = process.env[MOVED_CA_CERTS];
   if (moved !== undefined) {
     delete process.env[MOVED_CA_CERTS];
     if (moved !== '') process.env[CA_CERTS] = moved;
   }
+}
+
+/** What bin/tcpserver's shim saw before Node started: "SigIgn SigBlk" as /proc shows them (hex). */
+export function shimSignalMasks(): string | undefined {
+  return shimSignals;
 }
 
 let argvCache: string[] | undefined;

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { errnoText } from '../errstr';
 import { execProgram } from '../execprogram';
 import { libc } from '../ffi';
-import { Diagnostics } from '../messages';
+import { Diagnostics, unableToRun } from '../messages';
 import { rawArgs, rawEnviron } from '../rawproc';
 import { rememberInheritedDescriptors } from '../inherited';
 
@@ -15,11 +15,11 @@ export function main(): void {
   const lib = libc();
   if (lib) {
     const errno = execProgram(lib, realname, argv, rawEnviron());
-    diag.fatal(`unable to run ${realname}: ${errnoText(errno)}`);
+    diag.fatal(`${unableToRun(realname)}: ${errnoText(errno)}`);
   }
   // without FFI: a child with the chosen argv[0], its status passed on
   const child = spawn(realname, argv.slice(1), { argv0: argv[0], stdio: 'inherit' });
-  child.on('error', (err) => diag.fatalSys(`unable to run ${realname}`, err));
+  child.on('error', (err) => diag.fatalSys(unableToRun(realname), err));
   child.on('exit', (code, signal) => {
     if (signal) {
       process.kill(process.pid, signal);

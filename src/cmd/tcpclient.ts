@@ -1,10 +1,12 @@
 // tcpclient: connect to host:port, set the TCP* environment, run the program with the connection on
 // fds 6 and 7 (0.88 semantics, IPv6 as Debian's ucspi-tcp-ipv6; see doc/tcpclient.md).
+import type { Socket } from 'node:net';
 import { basename } from 'node:path';
 import { errorText } from '../errstr';
 import { getoptProblemMessage } from '../getopt';
 import { Diagnostics } from '../messages';
-import { programPath, rawArgs } from '../rawproc';
+import { programPath, rawArgs, rawEnv } from '../rawproc';
+import { headerToSend } from '../proxy/send';
 import { portForOperand } from '../services';
 import { addressesForHost, thisHost } from '../tcpclient/address';
 import { connectFirst } from '../tcpclient/connect';
@@ -18,6 +20,14 @@ const lookups: Lookups = {
   nameForIp: async (ip) => (await import('../dns')).nameForIp(ip),
   remoteInfo: async (q) => (await import('../ident')).remoteInfo(q),
 };
+
+/** The header goes out before the program runs, so it is the first thing the server reads. */
+async function sendProxyHeader(diag: Diagnostics, socket: Socket, header: Buffer | { problem: string }): Promise<void> {
+  if (!Buffer.isBuffer(header)) return diag.fatal(`unable to make PROXY header: ${header.problem}`);
+  await new Promise<void>((resolve) => {
+    socket.write(header, (err) => (err ? diag.fatalSys('unable to send PROXY header', err) : resolve()));
+  });
+}
 
 export async function main(): Promise<void> {
   rememberInheritedDescriptors();
@@ -75,6 +85,7 @@ export async function main(): Promise<void> {
   };
   if (!ends.localIp) diag.fatal('unable to get local address: not connected');
   if (!ends.remoteIp) diag.fatal('unable to get remote address: not connected');
+  if (options.proxyHeader !== null) await sendProxyHeader(diag, socket, headerToSend(options.proxyHeader, rawEnv, ends));
   const env = await connectionEnvironment(
     ends,
     {

@@ -50,26 +50,16 @@ export function runCopier(
   };
 
   const inputFailed = inputWriteFailure === 'finish' ? finish : () => ends.clientIn.resume();
-  pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => {
-    // close the program's input once what was read has been written: it sees end of file
-    whenFlushed(ends.programIn, () => ends.programIn.destroy());
-  });
-  pipeDirection(ends.programOut, ends.clientOut, output, finish, () => whenFlushed(ends.clientOut, finish), true);
+  // close the program's input once what was read has been written: it sees end of file
+  pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => ends.programIn.destroy());
+  pipeDirection(ends.programOut, ends.clientOut, output, finish, finish, true);
 }
-
-const NOTHING = Buffer.alloc(0);
 
 /**
- * Call `then` once everything written to `w` has gone out (or failed). 'drain' is no such signal:
- * it comes only after a write that found the buffer full, and a TLS socket (whose writes all
- * complete later) can hold a few bytes without ever having been full. Writes complete in order,
- * so an empty one completes after them.
+ * Copy `from` to `to` through `dir`; at end of file (or a read error), `atEof` runs once every chunk
+ * written so far has been taken by `to` (a write may be pending without 'drain' ever coming: that
+ * event follows only writes that returned false).
  */
-function whenFlushed(w: Writable, then: () => void): void {
-  if (w.writableLength === 0) then();
-  else w.write(NOTHING, () => then());
-}
-
 function pipeDirection(
   from: Readable,
   to: Writable,
@@ -79,20 +69,28 @@ function pipeDirection(
   deferEof = false,
 ): void {
   let ended = false;
+  let pending = 0;
+  let whenWritten: (() => void) | null = null;
+  const written = (): void => {
+    pending--;
+    if (pending === 0 && whenWritten) {
+      const then = whenWritten;
+      whenWritten = null;
+      then();
+    }
+  };
+  const passEof = (): void => {
+    dir.eof();
+    if (pending === 0) atEof();
+    else whenWritten = atEof;
+  };
   const end = (): void => {
     if (ended) return;
     ended = true;
     // 0.88's loop looks at its input before the program's output: when both end in the same wakeup
     // ("< [EOF]" then "> [EOF]"), let the input's end be handled first
-    if (deferEof) {
-      setImmediate(() => {
-        dir.eof();
-        atEof();
-      });
-    } else {
-      dir.eof();
-      atEof();
-    }
+    if (deferEof) setImmediate(passEof);
+    else passEof();
   };
   to.on('error', failed);
   from.on('error', end);
@@ -104,7 +102,8 @@ function pipeDirection(
     const out = dir.forward(chunk);
     // a sink that failed is gone: what still arrives is dropped (see InputWriteFailure)
     if (to.destroyed) return;
-    if (!to.write(out)) {
+    pending++;
+    if (!to.write(out, written)) {
       from.pause();
       to.once('drain', () => from.resume());
     }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { errnoText } from '../errstr';
 import { inheritStdio, Libc, libc, makePipe, moveDescriptors, spawnAsync } from '../ffi';
 import { execProgram } from '../execprogram';
-import { Diagnostics } from '../messages';
+import { Diagnostics, unableToRun } from '../messages';
 import { rawEnviron } from '../rawproc';
 import { runCopier } from './copier';
 import { CopierMode, copierDirections } from './modes';
@@ -58,13 +58,13 @@ async function execWithCopier(lib: Libc, diag: Diagnostics, mode: CopierMode, ar
   ]);
   if (moveErrno) return diag.fatal(`unable to move descriptors: ${errnoText(moveErrno)}`);
   const errno = execProgram(lib, argv[0], argv, rawEnviron());
-  return diag.fatal(`unable to run ${argv[0]}: ${errnoText(errno)}`);
+  return diag.fatal(`${unableToRun(argv[0])}: ${errnoText(errno)}`);
 }
 
 function spawnWithCopier(diag: Diagnostics, mode: CopierMode, argv: readonly string[]): Promise<never> {
   return new Promise<never>(() => {
     const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-    child.on('error', (err) => diag.fatalSys(`unable to run ${argv[0]}`, err));
+    child.on('error', (err) => diag.fatalSys(unableToRun(argv[0]), err));
     if (child.pid === undefined) return;
     const [input, output] = copierDirections(mode, child.pid);
     runCopier(

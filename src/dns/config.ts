@@ -179,9 +179,16 @@ function cached<T>(slot: Cached<T> | undefined, key: string, load: () => T): Cac
  * only 0.0.0.0 (the original then has nobody to ask either).
  */
 export function dnsServers(): Server[] {
-  const env = envLatin1('DNSCACHEIP');
-  serverCache = cached(serverCache, env ?? '\0', () => {
-    const fromEnv = env !== undefined ? parseDnsCacheIp(env) : { servers: [], count: 0 };
+  return dnsServersFor(envLatin1('DNSCACHEIP'));
+}
+
+/**
+ * The same for a given $DNSCACHEIP value (undefined: unset), for lookups made on behalf of a program
+ * whose environment is not this process's (rblsmtpd inside tcpserver).
+ */
+export function dnsServersFor(dnsCacheIp: string | undefined): Server[] {
+  serverCache = cached(serverCache, dnsCacheIp ?? '\0', () => {
+    const fromEnv = dnsCacheIp !== undefined ? parseDnsCacheIp(dnsCacheIp) : { servers: [], count: 0 };
     if (fromEnv.count > 0) return fromEnv.servers;
     const conf = readOptional(RESOLV_CONF);
     const list = conf !== null ? parseResolvConfServers(conf) : [];

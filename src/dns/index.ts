@@ -2,13 +2,15 @@
 // operands are qualified, answers are shuffled, and a failed lookup (DnsError) is distinct from
 // an empty answer.
 import { formatIp4, formatIp6, isV4Mapped, mapIp4, parseIp4, parseIp6, reverseName4, reverseName6, scanIp6 } from './address';
-import { rewriteRules, qualifyCandidates } from './config';
+import { rewriteRules, qualifyCandidates, Server } from './config';
 import { DnsError } from './error';
 import { nameFromDot, nameToDot } from './name';
 import { answerFirstPtr, answerIp4s, answerIp6s, answerTxt, TYPE_A, TYPE_AAAA, TYPE_PTR, TYPE_TXT } from './packet';
 import { resolveQuestion } from './query';
 
 export { DnsError } from './error';
+export { dnsServersFor } from './config';
+export type { Server } from './config';
 
 function shuffle<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
@@ -42,16 +44,19 @@ export function numericIp4s(name: string): Buffer[] | null {
   return out;
 }
 
-async function ip4Bytes(name: string): Promise<Buffer[]> {
+async function ip4Bytes(name: string, servers?: readonly Server[]): Promise<Buffer[]> {
   const numeric = numericIp4s(name);
   if (numeric) return numeric;
-  const reply = await resolveQuestion(nameFromDot(name), TYPE_A);
+  const reply = await resolveQuestion(nameFromDot(name), TYPE_A, servers);
   return shuffle(answerIp4s(reply));
 }
 
-/** A lookup without qualification (tcpserver -p, rblsmtpd -a, the rss A-record RBLs). */
-export async function ip4ForName(name: string): Promise<string[]> {
-  return (await ip4Bytes(name)).map((ip) => formatIp4(ip));
+/**
+ * A lookup without qualification (tcpserver -p, rblsmtpd -a, the rss A-record RBLs); `servers`
+ * instead of the configured ones when given.
+ */
+export async function ip4ForName(name: string, servers?: readonly Server[]): Promise<string[]> {
+  return (await ip4Bytes(name, servers)).map((ip) => formatIp4(ip));
 }
 
 /**
@@ -83,8 +88,8 @@ export async function nameForIp(ip: string): Promise<string | null> {
 }
 
 /** Every TXT string of every TXT record, concatenated, as raw latin1; "" when there is none. */
-export async function txtForName(name: string): Promise<string> {
-  return answerTxt(await resolveQuestion(nameFromDot(name), TYPE_TXT));
+export async function txtForName(name: string, servers?: readonly Server[]): Promise<string> {
+  return answerTxt(await resolveQuestion(nameFromDot(name), TYPE_TXT, servers));
 }
 
 async function ip6Bytes(name: string): Promise<Buffer[]> {

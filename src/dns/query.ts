@@ -6,7 +6,6 @@
 // unreachable server costs 15 s; TCP 10 s per server. A SERVFAIL/REFUSED/NOTIMP answer or an ICMP
 // "port unreachable" moves on to the next try at once. When every try has failed the error is the
 // last one seen: ETIMEDOUT, EAGAIN (server failure), ECONNREFUSED, or a socket error.
-import { randomInt } from 'node:crypto';
 import { createSocket, Socket as UdpSocket } from 'node:dgram';
 import { dnsServers, Server } from './config';
 import { asDnsError, DnsError } from './error';
@@ -19,6 +18,15 @@ export const timings = {
   /** Deadline of one TCP exchange in ms. */
   tcpTimeoutMs: 10000,
 };
+
+let randomInt: ((max: number) => number) | undefined;
+
+/** A query id no one can guess. node:crypto (OpenSSL) costs about 2 MB at start, so it comes with the first query. */
+function queryId(): number {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  randomInt ??= (require('node:crypto') as typeof import('node:crypto')).randomInt;
+  return randomInt(0x10000);
+}
 
 type TryResult = { kind: 'reply'; reply: Buffer } | { kind: 'truncated' } | { kind: 'failed'; error: DnsError };
 
@@ -41,7 +49,7 @@ function serverFailure(reply: Buffer): DnsError | null {
 
 function udpTry(server: Server, name: Buffer, type: number, timeoutMs: number): Promise<TryResult> {
   return new Promise((resolve) => {
-    const id = randomInt(0x10000);
+    const id = queryId();
     const query = buildQuery(id, name, type);
     let socket: UdpSocket;
     let done = false;
@@ -82,7 +90,7 @@ function udpTry(server: Server, name: Buffer, type: number, timeoutMs: number): 
 
 function tcpTry(server: Server, name: Buffer, type: number): Promise<TryResult> {
   return new Promise((resolve) => {
-    const id = randomInt(0x10000);
+    const id = queryId();
     const query = buildQuery(id, name, type);
     const framed = Buffer.alloc(2 + query.length);
     framed.writeUInt16BE(query.length, 0);
@@ -121,11 +129,10 @@ function tcpTry(server: Server, name: Buffer, type: number): Promise<TryResult> 
 }
 
 /**
- * Ask the configured servers one question (recursion desired). Resolves with the first usable
- * reply (NOERROR or NXDOMAIN); rejects with a DnsError when every try failed.
+ * Ask the configured servers (or `servers`) one question (recursion desired). Resolves with the
+ * first usable reply (NOERROR or NXDOMAIN); rejects with a DnsError when every try failed.
  */
-export async function resolveQuestion(name: Buffer, type: number): Promise<Buffer> {
-  const servers = dnsServers();
+export async function resolveQuestion(name: Buffer, type: number, servers: readonly Server[] = dnsServers()): Promise<Buffer> {
   let last = new DnsError('ECONNREFUSED', 'no DNS server to ask');
   for (const timeoutMs of timings.udpTimeoutsMs) {
     for (let s = 0; s < servers.length; s++) {

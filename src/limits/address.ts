@@ -2,7 +2,7 @@
 // tcpserver-limits patch's "C class", or an IPv6 /64, the usual size of one site's or one
 // customer's network). An IPv4-mapped IPv6 address counts as the IPv4 address it carries, so a
 // dual-stack listener and an IPv4 listener count a client the same way.
-import { formatIp4, isV4Mapped, parseIp6 } from '../dns/address';
+import { formatIp4, formatIp6, isV4Mapped, parseIp6 } from '../dns/address';
 
 export interface LimitKeys {
   /** the address itself, in one canonical form (dotted IPv4, or 32 hex digits for IPv6) */
@@ -35,4 +35,21 @@ export function limitKeys(remoteIp: string): LimitKeys {
   // flat hex strings: compact keys for the tables (an IPv6 key never looks like an IPv4 one)
   const hex = bytes.toString('hex');
   return { ip: zone < 0 ? hex : hex + remoteIp.slice(zone), net: hex.slice(0, 16) + '/64' };
+}
+
+const HEX_ADDRESS = /^[0-9a-f]{32}(%.*)?$/s;
+const HEX_NETWORK = /^[0-9a-f]{16}\/64$/;
+
+/**
+ * A counter key as an operator reads it: the address (`10.1.2.3`, `2001:db8::1`) or the network
+ * (`10.1.2.0/24`, `2001:db8::/64`). Keys of text that was no address are shown as they are.
+ */
+export function limitKeyText(key: string): string {
+  if (HEX_ADDRESS.test(key)) {
+    const zone = key.indexOf('%');
+    return formatIp6(Buffer.from(key.slice(0, 32), 'hex')) + (zone < 0 ? '' : key.slice(zone));
+  }
+  if (HEX_NETWORK.test(key)) return `${formatIp6(Buffer.from(key.slice(0, 16).padEnd(32, '0'), 'hex'))}/64`;
+  if (/^\d+\.\d+\.\d+$/.test(key)) return `${key}.0/24`;
+  return key;
 }

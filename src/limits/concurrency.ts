@@ -2,6 +2,7 @@
 // are O(1) map updates; an entry is deleted when its count returns to zero, so the tables never
 // hold more entries than there are running connections (at most -c).
 import type { LimitKeys } from './address';
+import { firstEntries } from './top';
 
 /** A running connection's place in the counts. release() is safe to call any number of times. */
 export interface Admission {
@@ -15,6 +16,24 @@ export interface ConcurrencyCounts {
   readonly addresses: number;
   /** networks with at least one */
   readonly networks: number;
+}
+
+/** A counter key (limitKeys' form) and its count. */
+export interface KeyCount {
+  readonly key: string;
+  readonly count: number;
+}
+
+/** the most first, then by key: a stable order for the status report */
+function busierFirst(a: KeyCount, b: KeyCount): number {
+  return b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}
+
+function busiest(m: Map<string, number>, limit: number): KeyCount[] {
+  const all = (function* () {
+    for (const [key, count] of m) yield { key, count };
+  })();
+  return firstEntries(all, limit, busierFirst);
 }
 
 function decrement(m: Map<string, number>, key: string): void {
@@ -62,6 +81,16 @@ export class ConcurrencyTable {
     decrement(this.perIp, keys.ip);
     decrement(this.perNet, keys.net);
     if (this.running > 0) this.running--;
+  }
+
+  /** The `limit` addresses with the most running connections, most first. */
+  busiestAddresses(limit: number): KeyCount[] {
+    return busiest(this.perIp, limit);
+  }
+
+  /** The `limit` networks with the most running connections, most first. */
+  busiestNetworks(limit: number): KeyCount[] {
+    return busiest(this.perNet, limit);
   }
 
   counts(): ConcurrencyCounts {

@@ -3,20 +3,21 @@
 // until it is released) or refuses it with the reason for the log.
 import { limitKeys } from './address';
 import { DelayedCloser } from './closer';
-import { Admission, ConcurrencyCounts, ConcurrencyTable } from './concurrency';
+import { Admission, ConcurrencyCounts, ConcurrencyTable, KeyCount } from './concurrency';
 import { currentLoad } from './load';
-import { DEFAULT_RATE_ENTRIES, RateTable } from './rate';
+import { DEFAULT_RATE_ENTRIES, RateTable, RateUse } from './rate';
 import { formatRate, LimitSettings } from './settings';
 
-export type { Admission, ConcurrencyCounts } from './concurrency';
+export type { Admission, ConcurrencyCounts, KeyCount } from './concurrency';
 export type { LimitKeys } from './address';
-export type { Rate } from './rate';
+export type { Rate, RateUse } from './rate';
 export type { LimitSettings } from './settings';
-export { limitKeys } from './address';
+export { limitKeys, limitKeyText } from './address';
 export { DelayedCloser } from './closer';
 export { currentLoad, parseLoadavg } from './load';
 export { RateTable } from './rate';
 export {
+  formatRate,
   LIMIT_VARIABLES,
   limitsAnything,
   NO_LIMITS,
@@ -50,6 +51,15 @@ export interface LimitsStatus extends ConcurrencyCounts {
   readonly delayed: number;
 }
 
+/** The entries behind the counts, for an operator: the busiest and the nearest to their rate. */
+export interface LimitsDetail {
+  readonly addresses: readonly KeyCount[];
+  readonly networks: readonly KeyCount[];
+  readonly rates: readonly RateUse[];
+}
+
+export type RefusalCounts = Record<RefusalReason, number>;
+
 export interface LimitsOptions {
   /** load × 100 now (default: /proc/loadavg) */
   readonly load?: () => number;
@@ -70,6 +80,8 @@ export class ConnectionLimits {
   private readonly load: () => number;
   /** closing refused clients, with the patch's one-second delay, bounded */
   readonly closer: DelayedCloser;
+  /** connections refused since start, by reason */
+  readonly refusals: RefusalCounts = { load: 0, ip: 0, net: 0, rate: 0 };
 
   constructor(opts: LimitsOptions = {}) {
     this.load = opts.load ?? (() => currentLoad());
@@ -84,6 +96,12 @@ export class ConnectionLimits {
    * are full; then the rate, which counts only connections that passed everything else.
    */
   decide(remoteIp: string, s: LimitSettings): LimitDecision {
+    const d = this.check(remoteIp, s);
+    if (!d.admit) this.refusals[d.reason]++;
+    return d;
+  }
+
+  private check(remoteIp: string, s: LimitSettings): LimitDecision {
     if (s.maxLoad > 0) {
       const load = this.load();
       if (load > s.maxLoad) return refused('load', ` LOAD:${load}`, s);
@@ -103,5 +121,14 @@ export class ConnectionLimits {
 
   status(): LimitsStatus {
     return { ...this.table.counts(), rateEntries: this.rates.size, delayed: this.closer.pending };
+  }
+
+  /** At most `limit` entries of each table: most connections first, smallest share of the rate left first. */
+  detail(limit: number): LimitsDetail {
+    return {
+      addresses: this.table.busiestAddresses(limit),
+      networks: this.table.busiestNetworks(limit),
+      rates: this.rates.hottest(limit),
+    };
   }
 }

@@ -8,6 +8,7 @@
 // so its entry is dropped; and the table never holds more than `maxEntries` addresses. When a
 // flood of distinct addresses fills it, the address seen longest ago is forgotten first, and it
 // then starts again with a full bucket: the limit fails open for it rather than growing memory.
+import { firstEntries } from './top';
 
 export interface Rate {
   /** connections per interval (0: refuse every connection) */
@@ -16,7 +17,17 @@ export interface Rate {
   readonly seconds: number;
 }
 
+/** An address's place in the rate table: connections it may still open now, under its rate. */
+export interface RateUse {
+  readonly key: string;
+  readonly left: number;
+  readonly rate: Rate;
+}
+
 interface Bucket {
+  /** the rate it was last taken under (a rule may give an address another one), as two small integers */
+  count: number;
+  seconds: number;
   tokens: number;
   /** clock reading (ms) of the last update */
   stamp: number;
@@ -48,12 +59,14 @@ export class RateTable {
     let b = this.buckets.get(key);
     if (b === undefined) {
       if (this.buckets.size >= this.maxEntries) this.evictOldest();
-      b = { tokens: rate.count, stamp: t, fullAt: t };
+      b = { count: rate.count, seconds: rate.seconds, tokens: rate.count, stamp: t, fullAt: t };
     } else {
       // a rule may have changed the rate for this address since: the bucket never holds more
       // than the current count
       b.tokens = Math.min(rate.count, b.tokens + Math.max(0, t - b.stamp) * perMs);
       b.stamp = t;
+      b.count = rate.count;
+      b.seconds = rate.seconds;
       // re-insert so the map's order is least recently used first
       this.buckets.delete(key);
     }
@@ -62,6 +75,23 @@ export class RateTable {
     b.fullAt = t + (rate.count - b.tokens) / perMs;
     this.buckets.set(key, b);
     return admitted;
+  }
+
+  /**
+   * The `limit` addresses nearest to their rate, as of now: the smallest share of their bucket left
+   * first (ties in key order). Read only: nothing is refilled, expired or reordered.
+   */
+  hottest(limit: number): RateUse[] {
+    const t = this.now();
+    const uses = (function* (buckets: Map<string, Bucket>) {
+      for (const [key, b] of buckets) {
+        if (b.fullAt <= t) continue;
+        const left = Math.min(b.count, b.tokens + Math.max(0, t - b.stamp) * (b.count / (b.seconds * 1000)));
+        yield { key, left, rate: { count: b.count, seconds: b.seconds } };
+      }
+    })(this.buckets);
+    const order = (a: RateUse, b: RateUse) => a.left / a.rate.count - b.left / b.rate.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+    return firstEntries(uses, limit, order);
   }
 
   /** Drop entries whose bucket has filled again, from the least recently used end. */

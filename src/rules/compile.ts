@@ -1,16 +1,18 @@
 // tcprules' job as a library call: rules text in, cdb file out, replacing the target atomically.
-// Each line goes through encodeRulesLine (plain lines, bytes to record) or else parseRulesLine.
+// Each line goes through encodeRulesLine (plain lines, bytes to record) or else
+// parseRulesLineBytes; neither makes a JS string of the line, which may be longer than V8 allows.
 import { closeSync, fsyncSync, openSync, readSync, renameSync } from 'node:fs';
 import { CdbWriter, FdOutput } from '../cdb/writer';
 import { encodeRulesLine } from './encode';
-import { parseRulesLine, RuleSyntaxError } from './parse';
+import { parseRulesLineBytes, RuleSyntaxError } from './parse';
 
 /** Where a compile failed, so the command can print 0.88's message for it. */
 export type CompileFailure =
   | { readonly stage: 'create'; readonly error: unknown }
   | { readonly stage: 'read'; readonly error: unknown }
-  | { readonly stage: 'parse'; readonly line: string }
+  | { readonly stage: 'parse'; readonly line: Buffer }
   | { readonly stage: 'write'; readonly error: unknown }
+  | { readonly stage: 'memory' }
   | { readonly stage: 'move'; readonly error: unknown };
 
 export class CompileError extends Error {
@@ -76,22 +78,23 @@ export function compileRules(inputFd: number, cdbPath: string, tmpPath: string):
   try {
     forEachLine(inputFd, (bytes, start, end) => {
       if (encodeRulesLine(bytes, start, end, writer)) return;
-      const line = bytes.toString('latin1', start, end);
       let records;
       try {
-        records = parseRulesLine(line);
+        records = parseRulesLineBytes(bytes, start, end);
       } catch (err) {
-        if (err instanceof RuleSyntaxError) throw new CompileError({ stage: 'parse', line: err.line });
+        if (err instanceof RuleSyntaxError) throw new CompileError({ stage: 'parse', line: err.bytes });
         throw err;
       }
-      for (const r of records) writer.addLatin1(r.key, r.data);
+      for (const r of records) writer.add(r.key, r.data);
     });
     writer.finish();
     fsyncSync(fd);
     closeSync(fd);
   } catch (error) {
-    // read and parse failures arrive as CompileError; anything else came from writing the file
+    // read and parse failures arrive as CompileError; a RangeError is a buffer or a string larger
+    // than Node makes (0.88's malloc failing); anything else came from writing the file
     if (error instanceof CompileError) throw error;
+    if (error instanceof RangeError) throw new CompileError({ stage: 'memory' });
     throw new CompileError({ stage: 'write', error });
   }
   try {

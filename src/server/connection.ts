@@ -9,22 +9,25 @@ import { ip4ForName, ip6ForName, nameForIp } from '../dns';
 import { parseIp6 } from '../dns/address';
 import { EnvChanges } from '../pathexec';
 import { interpretRuleData, lookupRules } from '../rules/lookup';
+import { isOutOfDescriptors } from './descriptors';
 import type { LimitedConnection } from './limits';
+import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
+import type { ConnectionAddresses } from './address';
 import type { ConnectionFacts, TlsFacts } from './log';
 import type { ServerOptions } from './options';
 
-export interface Connection extends ConnectionFacts, LimitedConnection {
+export interface Connection extends ConnectionFacts, LimitedConnection, ConnectionAddresses {
   readonly socket: Socket;
   readonly fd: number;
-  /** The IPv6 variant's view: PROTO=TCP6 and IPv6 text (an IPv6 client, or any client with -6). */
-  readonly proto6: boolean;
-  /** Set the TCP6* variables too (a server on an IPv6 socket, or -6). */
-  readonly tcp6Vars: boolean;
-  readonly localIp6: string;
-  readonly remoteIp6: string;
-  /** TCP6INTERFACE: the interface of a link-local local address. */
-  readonly interfaceName: string | null;
+  /** Set at accept; a PROXY header from a trusted peer replaces them with the real client's. */
+  proto6: boolean;
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
+  /** The addresses came from a PROXY header: the TCP connection is the proxy's (no ident). */
+  proxied: boolean;
   localHost: string | null;
   remoteHost: string | null;
   remoteInfo: string | null;
@@ -36,6 +39,10 @@ export interface Connection extends ConnectionFacts, LimitedConnection {
    * the program then runs on pipes and the server relays. Null: the program gets the socket.
    */
   relay: RelayPlan | null;
+  /** Set by a step that chose what runs (the in-process chain). Null: the server's program argv. */
+  program: ProgramPlan | null;
+  /** The program's environment, once a step has made it from `env` (else made at launch). */
+  environ: string[] | null;
   /** Set by a TLS handshake step: the session, for the log's `ssl <pid> accept` line. */
   tls: TlsFacts | null;
 }
@@ -110,7 +117,8 @@ export const lookups: Step = async (c, o) => {
   const [local, remote, info] = await Promise.all([
     o.localName !== null ? o.localName : optional(nameForIp(c.localIp)).then((n) => n || null),
     remoteHostOf(c, o),
-    o.remoteInfoLookup
+    // a proxied client's TCP connection is to the proxy: its ident server knows nothing of ours
+    o.remoteInfoLookup && !c.proxied
       ? remoteInfo({
           localIp: c.localIp,
           remoteIp: c.remoteIp,
@@ -158,6 +166,8 @@ export const rules: Step = (c, o) => {
     reader = rulesFiles.open(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && o.rulesMissingOk) return;
+    // the server waits and tries again: a client is not dropped because others hold descriptors
+    if (isOutOfDescriptors(err)) throw err;
     throw new Drop(`unable to read ${file}: ${errorText(err)}`);
   }
   try {
@@ -181,12 +191,19 @@ export const STEPS: readonly Step[] = [socketOptions, banner, lookups, environme
 const bannerInTls: Step = (c, o) => (c.deny ? undefined : banner(c, o));
 
 /**
- * 0.88's steps with the optional ones in their places: the limits after the rules; a TLS handshake
- * after both (denied clients never cost a handshake), with the banner moved behind it; an
- * environment step of the server's own (sslserver's SSL* variables) instead of 0.88's.
+ * 0.88's steps with the optional ones in their places: the PROXY header right after the socket
+ * options (so everything after it sees the real client); the limits after the rules; a TLS
+ * handshake after both (denied clients never cost a handshake), with the banner moved behind it;
+ * an environment step of the server's own (sslserver's SSL* variables) instead of 0.88's.
  */
-export function connectionSteps(optional: { readonly limits?: Step; readonly handshake?: Step; readonly environment?: Step }): Step[] {
+export function connectionSteps(optional: {
+  readonly proxy?: Step;
+  readonly limits?: Step;
+  readonly handshake?: Step;
+  readonly environment?: Step;
+}): Step[] {
   const steps: Step[] = [socketOptions];
+  if (optional.proxy) steps.push(optional.proxy);
   if (!optional.handshake) steps.push(banner);
   steps.push(lookups, optional.environment ?? environment, rules);
   if (optional.limits) steps.push(optional.limits);

@@ -56,16 +56,17 @@ export function environWithPerIpLimit(environ: readonly string[], o: ServerOptio
 
 /**
  * The limits tcpserver runs with, or undefined when none can ever apply (no limit variable in its
- * environment and no rules file to set one): then connections are not even counted.
+ * environment and no rules file to set one) and no one will ask for the counts (`counted`, the
+ * status socket): then connections are not even counted.
  */
-export function serverLimits(environ: readonly string[], o: ServerOptions): ServerLimits | undefined {
+export function serverLimits(environ: readonly string[], o: ServerOptions, counted = false): ServerLimits | undefined {
   const get = (name: string): string | undefined => {
     const prefix = name + '=';
     const e = environ.find((x) => x.startsWith(prefix));
     return e === undefined ? undefined : e.slice(prefix.length);
   };
   const defaults = settingsFromEnvironment(get);
-  if (!limitsAnything(defaults) && o.rulesFile === null) return undefined;
+  if (!limitsAnything(defaults) && o.rulesFile === null && !counted) return undefined;
   return { engine: new ConnectionLimits(), defaults };
 }
 

@@ -4,10 +4,12 @@
 // libuv can only pause accepting on a handle opened from a descriptor, and only after a
 // readStart() has marked it as reading (measured on Node 20/libuv 1.46: readStop on a plain
 // listen() handle is a no-op and readStart answers ENOTCONN). So the socket is made through FFI
-// with our backlog and adopted with listen({ fd }). Without FFI, accepted sockets are held paused
-// in a queue instead: the client sees the same thing, at the cost of one descriptor each.
+// and adopted with listen({ fd }), as is a listening socket tcpserver inherits (socket activation).
+// Node's listen({ fd }) calls listen(2) again with a backlog of 511: our own backlog is applied
+// after it. Without FFI, accepted sockets are held paused in a queue instead: the client sees the
+// same thing, at the cost of one descriptor each.
 import { createServer, Server, Socket } from 'node:net';
-import { hasPendingConnections, libc, listenSocket } from '../ffi';
+import { hasPendingConnections, Libc, libc, listenSocket } from '../ffi';
 
 export interface Listener {
   readonly port: number;
@@ -46,29 +48,13 @@ export async function openListener(
   opts: { v6only?: boolean; scopeId?: number } = {},
 ): Promise<Listener> {
   const lib = libc();
-  const server = createServer({ pauseOnConnect: true });
-  // accept errors (EMFILE, ECONNABORTED ...) are retried silently, as 0.88's accept loop does
-  server.on('error', () => {});
   if (lib) {
     const fd = listenSocket(lib, ip, port, backlog, opts);
     if (typeof fd !== 'number') throw fd satisfies ListenError;
-    server.on('connection', onConnection);
-    try {
-      await listening(server, { fd });
-    } catch (error) {
-      throw { step: 'listen', error } satisfies ListenError;
-    }
-    const handle = (server as unknown as { _handle: HandleWithReading })._handle;
-    handle.readStart();
-    const address = server.address();
-    return {
-      port: typeof address === 'object' && address ? address.port : port,
-      ipv6: ip.length === 16,
-      waiting: () => hasPendingConnections(lib, fd),
-      pause: () => void handle.readStop(),
-      resume: () => void handle.readStart(),
-    };
+    return adoptListener(lib, fd, backlog, onConnection, ip.length === 16);
   }
+  const server = createServer({ pauseOnConnect: true });
+  server.on('error', () => {}); // as in adoptListener
   let paused = false;
   const held: Socket[] = [];
   server.on('connection', (s: Socket) => {
@@ -92,5 +78,38 @@ export async function openListener(
       paused = false;
       while (!paused && held.length) onConnection(held.shift() as Socket);
     },
+  };
+}
+
+/**
+ * Serve a socket that is already listening (made here, or inherited); its queue is sized to
+ * `backlog`. `ipv6`: an IPv6 socket.
+ */
+export async function adoptListener(
+  lib: Libc,
+  fd: number,
+  backlog: number,
+  onConnection: (socket: Socket) => void,
+  ipv6: boolean,
+): Promise<Listener> {
+  const server = createServer({ pauseOnConnect: true });
+  // accept errors (EMFILE, ECONNABORTED ...) are retried silently, as 0.88's accept loop does
+  server.on('error', () => {});
+  server.on('connection', onConnection);
+  try {
+    await listening(server, { fd });
+  } catch (error) {
+    throw { step: 'listen', error } satisfies ListenError;
+  }
+  lib.listen(fd, backlog);
+  const handle = (server as unknown as { _handle: HandleWithReading })._handle;
+  handle.readStart();
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    ipv6,
+    waiting: () => hasPendingConnections(lib, fd),
+    pause: () => void handle.readStop(),
+    resume: () => void handle.readStart(),
   };
 }

@@ -47,6 +47,7 @@ export interface TlsFacts {
 }
 
 export class ServerLog {
+  private toldOutOfDescriptors = false;
   private readonly name: string;
   constructor(
     readonly diag: Diagnostics,
@@ -90,6 +91,13 @@ export class ServerLog {
 
   end(pid: number, waitStatus: number): void {
     if (this.verbosity >= 2) this.diag.line(`${this.name}: end ${pid} status ${waitStatus}`);
+  }
+
+  /** Said once per run (suppressed only by -q): 0.88, a process per connection, never runs out. */
+  outOfDescriptors(): void {
+    if (this.toldOutOfDescriptors) return;
+    this.toldOutOfDescriptors = true;
+    this.diag.warn('out of descriptors: new connections wait until some are free');
   }
 
   /** `tcpserver: warning: dropping connection, <reason>` (suppressed only by -q). */

@@ -6,8 +6,10 @@ import { scanNumber } from '../scan';
 export const TCPSERVER_USAGE =
   'tcpserver [ -1UXpPhHrRoOdDqQv ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] host port program';
 // 0.88's letters plus the IPv6 variant's -4, -6 and -I interface, -C (ipsvd's and s6's letter
-// for the per-address limit, free in 0.88), and the TLS patch's -s, -S and -n certfile
-const LETTERS = '46dDvqQhHrR1UXx:t:u:g:l:b:B:c:C:I:pPoOsSn:';
+// for the per-address limit, free in 0.88), -0 (the listening socket on descriptor 0: a digit
+// like -1, used by none of 0.88, fehcom's sslserver and ipsvd), and the TLS patch's -s, -S and
+// -n certfile
+const LETTERS = '046dDvqQhHrR1UXx:t:u:g:l:b:B:c:C:I:pPoOsSn:';
 
 export interface ServerOptions {
   verbosity: 0 | 1 | 2;
@@ -37,6 +39,8 @@ export interface ServerOptions {
   interfaceName: string | null;
   /** -C n[:message]: MAXCONNIP=n (and DIEMSG=message); 'invalid' when n is not a number. */
   perIpLimit: PerIpLimit | 'invalid' | null;
+  /** -0: listen on the socket found on descriptor 0 (the s6 way) instead of binding. */
+  listenOnStdin: boolean;
   /** -s (the ssl20020705 patch): TLS on every connection, with the key and certificate of `certFile`. */
   tls: boolean;
   /** -n: one PEM file holding the private key and the certificate. */
@@ -50,7 +54,7 @@ export interface PerIpLimit {
 
 /** -C's argument: decimal digits, then nothing or ':' and the message. */
 export function parsePerIpLimit(arg: string): PerIpLimit | 'invalid' {
-  const m = /^(\d+)(?::([^]*))?$/.exec(arg);
+  const m = /^(\d+)(?::(.*))?$/s.exec(arg);
   if (!m) return 'invalid';
   return { count: scanNumber(m[1], 64), message: m[2] ?? null };
 }
@@ -83,6 +87,7 @@ export function defaultServerOptions(): ServerOptions {
     ipv6Form: false,
     interfaceName: null,
     perIpLimit: null,
+    listenOnStdin: false,
     tls: false,
     certFile: './cert.pem',
   };
@@ -144,6 +149,7 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
       case 's': o.tls = true; break;
       case 'S': o.tls = false; break;
       case 'n': o.certFile = arg; break;
+      case '0': o.listenOnStdin = true; break;
     }
   }
   return { options: o, operands, problem };

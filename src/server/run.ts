@@ -1,14 +1,17 @@
 // Starting a connection server (tcpserver, sslserver) from its parsed command line: check the
-// operands, listen, set up TLS where asked (as root, before the ids change), drop privileges, release
-// stdin and stdout, and start accepting. The commands differ only in their options and TLS set-up.
+// operands, listen (or adopt the sockets handed over), set up TLS where asked (as root, before the
+// ids change), drop privileges, release stdin and stdout, and start accepting. The commands differ
+// only in their options, their log's flavour and their TLS set-up.
 import { closeSync, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { inProcessChain } from '../chain/step';
 import { interfaceIndex, libc, refuseDebuggerSignal } from '../ffi';
 import { getoptProblemMessage, GetoptProblem } from '../getopt';
 import { keepInheritedDescriptors } from '../inherited';
-import { Diagnostics, writeAll } from '../messages';
-import { rawEnviron } from '../rawproc';
+import { Diagnostics, EXIT_USAGE, writeAll } from '../messages';
+import { rawEnv, rawEnviron } from '../rawproc';
 import { portForOperand } from '../services';
+import { adoptInherited, addressText, inheritedListeners, withoutActivationVariables } from './activation';
 import { makeLauncher } from './children';
 import type { Step } from './connection';
 import { ANY4, ANY6_DUAL, ListenAddress, resolveListenHost } from './host';
@@ -16,7 +19,9 @@ import { Listener, ListenError, openListener } from './listener';
 import { environWithPerIpLimit, serverLimits } from './limits';
 import { LogFlavour, ServerLog } from './log';
 import type { ServerOptions } from './options';
+import { proxySettings } from './proxy';
 import { ConnectionServer } from './server';
+import { openStatusSocket, STATUS_VARIABLE, statusReport } from './status';
 
 /** What TLS adds to a server: made once at start-up. */
 export interface SecureParts {
@@ -31,13 +36,22 @@ export interface ServerCommand {
   readonly problem?: GetoptProblem;
   readonly log?: LogFlavour;
   /**
-   * Called after listening, before the ids change (certificates are often readable by root only).
+   * Called once listening, before the ids change (certificates are often readable by root only).
    * Synchronous: no connection is accepted before the server that serves it exists.
    */
   readonly secure?: (environ: readonly string[]) => SecureParts;
 }
 
+/**
+ * The largest id setuid(2) and setgid(2) take: they refuse (uid_t)-1 with EINVAL, and 0.88 truncates
+ * anything larger to 32 bits, so `-u 4294967296` would run as root. Both are refused as -1 is.
+ */
+const MAX_ID = 0xfffffffe;
+const INVALID_ID = Object.assign(new Error('id out of range'), { code: 'EINVAL' });
+
 function setIds(diag: Diagnostics, uid: number, gid: number): void {
+  if (gid > MAX_ID) diag.fatalSys('unable to set gid', INVALID_ID);
+  if (uid > MAX_ID) diag.fatalSys('unable to set uid', INVALID_ID);
   if (gid) {
     try {
       process.setgroups?.([gid]);
@@ -81,11 +95,18 @@ function releaseStdio(): void {
   }
 }
 
+/** How the fatal lines name inherited sockets: `descriptor 0`, `the socket from systemd`. */
+function inheritedName(fd: number, count = 1): string {
+  if (fd === 0) return 'descriptor 0';
+  return count === 1 ? 'the socket from systemd' : `the ${count} sockets from systemd`;
+}
+
 /** Run the server until a signal ends it; exits with a message (100 or 111) on a bad start. */
 export async function runServer(cmd: ServerCommand): Promise<void> {
   // typed out so that TypeScript sees fatal() and usage() never return
   const diag: Diagnostics = cmd.diag;
   const { options, operands, problem } = cmd;
+  const lib = libc();
   if (problem) {
     diag.line(getoptProblemMessage(diag.program, problem));
     diag.usage(true);
@@ -99,12 +120,15 @@ export async function runServer(cmd: ServerCommand): Promise<void> {
   if (options.perIpLimit === 'invalid') diag.usage();
 
   process.on('SIGTERM', () => process.exit(0));
-  const lib = libc();
+  // sockets handed to tcpserver (systemd, -0) are its own, never passed on
+  const inherited = inheritedListeners(options.listenOnStdin, rawEnv, process.pid);
   if (lib) {
     refuseDebuggerSignal(lib);
     keepInheritedDescriptors(lib);
+  } else if (inherited.length > 0) {
+    diag.fatal('unable to use an inherited socket: no FFI (koffi) to keep it from the programs');
   }
-  const environ = environWithPerIpLimit(rawEnviron(), options);
+  const environ = environWithPerIpLimit(withoutActivationVariables(rawEnviron()), options);
   const launcher = makeLauncher(environ);
 
   let address: ListenAddress;
@@ -117,6 +141,14 @@ export async function runServer(cmd: ServerCommand): Promise<void> {
   }
   const scopeId = options.interfaceName === null ? 0 : interfaceIndex(options.interfaceName);
 
+  const log = new ServerLog(diag, cmd.log);
+  const statusPath = process.env[STATUS_VARIABLE] || null;
+  const limits = serverLimits(environ, options, statusPath !== null);
+  const proxy = proxySettings(rawEnv);
+  if (proxy && 'bad' in proxy) diag.fatal(`unable to parse PROXYFROM: ${proxy.bad}`, EXIT_USAGE);
+  // rblsmtpd, recordio, fixcrio, argv0, addcr, delcr of this installation run inside the server
+  const chain = inProcessChain(program, environ);
+  const programSteps = chain ? [chain.step] : [];
   // the server is made once listening (and TLS) is set up, in the same turn of the event loop
   let server: ConnectionServer | undefined;
   const accept = (socket: Socket) => server?.accept(socket);
@@ -129,18 +161,34 @@ export async function runServer(cmd: ServerCommand): Promise<void> {
     return diag.fatalSys('unable to listen', e.error);
   };
   let listener: Listener;
-  try {
-    listener = await listen(address);
-  } catch (err) {
-    // a kernel without IPv6 gets the IPv4 wildcard instead of the dual-stack one
-    if (address !== ANY6_DUAL || (err as ListenError).step !== 'socket') listenFailed(err);
-    listener = await listen(ANY4).catch(listenFailed);
+  if (lib && inherited.length > 0) {
+    const adopted = await adoptInherited(lib, inherited, address, port, options, accept).catch(listenFailed);
+    if ('notListening' in adopted) diag.fatal(`unable to use ${inheritedName(adopted.notListening)}: not a listening TCP socket`);
+    if ('noneServes' in adopted) {
+      const seen = adopted.noneServes.map(addressText);
+      const they = seen.length === 0 ? '' : ` (${seen.length === 1 ? 'it listens' : 'they listen'} on ${seen.join(', ')})`;
+      diag.fatal(`unable to use ${inheritedName(inherited[0], inherited.length)}: not listening on ${host} port ${port}${they}`);
+    }
+    listener = adopted;
+  } else {
+    try {
+      listener = await listen(address);
+    } catch (err) {
+      // a kernel without IPv6 gets the IPv4 wildcard instead of the dual-stack one
+      if (address !== ANY6_DUAL || (err as ListenError).step !== 'socket') listenFailed(err);
+      listener = await listen(ANY4).catch(listenFailed);
+    }
   }
   const secure = cmd.secure?.(environ);
-  const log = new ServerLog(diag, cmd.log);
-  const limits = serverLimits(environ, options);
-  server = new ConnectionServer({ options, program, environ, launcher, log, limits, ...secure });
+  const running = new ConnectionServer({ options, program, environ, launcher, log, limits, proxy: proxy ?? undefined, programSteps, ...secure });
+  server = running;
+  if (statusPath !== null) {
+    const report = () => statusReport({ running: () => running.running(), limit: options.limit, limits });
+    const status = await openStatusSocket(statusPath, report).catch((err) => diag.fatalSys(`unable to bind status socket ${statusPath}`, err));
+    process.on('exit', status.remove);
+  }
   setIds(diag, options.uid, options.gid);
+  chain?.prime();
   if (options.printPort) {
     try {
       writeAll(1, `${listener.port}\n`);
@@ -149,5 +197,5 @@ export async function runServer(cmd: ServerCommand): Promise<void> {
     }
   }
   releaseStdio();
-  server.attach(listener);
+  running.attach(listener);
 }

@@ -3,13 +3,17 @@
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { errorText } from '../errstr';
+import { unableToRun } from '../messages';
 import { EnvChanges } from '../pathexec';
-import { endpointOf } from './address';
+import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
-import { Connection, connectionSteps, Drop, Step } from './connection';
-import type { Launcher, ProgramRequest } from './children';
+import { Connection, connectionSteps, Drop, relayOf, Step } from './connection';
+import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
+import type { Launcher, PipedProgram, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
+import { ProxySettings, proxyStep } from './proxy';
 import type { Listener } from './listener';
+import type { InProcessProgram, ProgramPlan } from './program';
 import { relay, RelayPlan } from './relay';
 import type { ServerLog } from './log';
 import type { ServerOptions } from './options';
@@ -51,6 +55,12 @@ export interface ServerParts {
   readonly steps?: readonly Step[];
   /** connection limits (MAXCONNIP ...): a step after the rules, counts released as children end */
   readonly limits?: ServerLimits;
+  /** PROXYFROM: a step reading the PROXY header of trusted peers, before everything else */
+  readonly proxy?: ProxySettings;
+  /** descriptors left (tests give a limit of their own) */
+  readonly room?: DescriptorRoom;
+  /** steps that choose what runs (the in-process chain): after the rules and the limits */
+  readonly programSteps?: readonly Step[];
   /** a TLS handshake step (sslserver, tcpserver -s), after the rules and limits */
   readonly handshake?: Step;
   /** the server's own environment step (sslserver's SSL* variables) instead of 0.88's */
@@ -69,16 +79,28 @@ export class ConnectionServer {
   private readonly admissions = new Map<number, Admission>();
   /** relayed connections whose program or relay is still running, by pid */
   private readonly relaying = new Map<number, RelayEnding>();
+  private readonly room: DescriptorRoom;
+  /** Connections waiting for a descriptor to go on, and how to wake them. */
+  private short: Array<() => void> = [];
 
   constructor(private readonly parts: ServerParts) {
-    this.steps =
+    const admission =
       parts.steps ??
       connectionSteps({
+        proxy: parts.proxy && proxyStep(parts.proxy),
         limits: parts.limits && limitsStep(parts.limits),
         handshake: parts.handshake,
         environment: parts.environment,
       });
+    this.steps = parts.programSteps?.length ? [...admission, ...parts.programSteps] : admission;
+    // a relayed connection (TLS) also takes the four ends of its program's pipes while it starts
+    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options) + (parts.handshake ? 4 : 0));
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
+  }
+
+  /** Connections accepted and not ended: 0.88's `status: n/limit`. */
+  running(): number {
+    return this.children;
   }
 
   /** Start accepting on a listener whose connections are handed to `accept`. */
@@ -95,8 +117,49 @@ export class ConnectionServer {
 
   private gate(): void {
     if (!this.listener) return;
-    if (this.children >= this.parts.options.limit) this.listener.pause();
+    // connections already accepted get the descriptors that free up before any new one
+    const noRoom = this.room.short || this.short.length > 0;
+    if (this.children >= this.parts.options.limit || noRoom) this.listener.pause();
     else this.listener.resume();
+  }
+
+  /** Something that held descriptors has let them go: wake whoever waits for them. */
+  private freed(): void {
+    if (!this.room.short && this.short.length === 0) return;
+    for (const wake of this.short.splice(0)) wake();
+    if (this.room.short && !this.room.recheck()) this.lookAgainLater();
+    this.gate();
+  }
+
+  private lookAgain: NodeJS.Timeout | null = null;
+
+  /** Descriptors may also free up where we do not see it (a lookup's socket): look each second. */
+  private lookAgainLater(): void {
+    this.lookAgain ??= setTimeout(() => {
+      this.lookAgain = null;
+      this.freed();
+    }, 1000);
+  }
+
+  /**
+   * Run a part of the connection's way that may fail for want of a descriptor (opening the rules,
+   * starting the program without FFI) until it no longer does: the client waits, as it would in the
+   * listen queue, instead of being dropped.
+   */
+  private async withDescriptors<T>(part: () => T | Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await part();
+      } catch (err) {
+        if (!isOutOfDescriptors(err)) throw err;
+      }
+      this.parts.log.outOfDescriptors();
+      await new Promise<void>((resolve) => {
+        this.short.push(resolve);
+        this.lookAgainLater();
+        this.gate();
+      });
+    }
   }
 
   private ended(pid: number, status: number): void {
@@ -109,6 +172,7 @@ export class ConnectionServer {
     if (this.children > 0) this.children--;
     this.parts.log.status(this.children, this.parts.options.limit);
     this.gate();
+    this.freed();
   }
 
   /** The listener's connection callback. */
@@ -116,31 +180,29 @@ export class ConnectionServer {
     const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
     const fd = handle?.fd ?? -1;
     const { ipv6Form } = this.parts.options;
-    const remote = socket.remoteAddress === undefined ? null : endpointOf(socket.remoteAddress, ipv6Form);
+    // a client that reset while it waited in the queue is still served (and logged) as 0.88 serves it
+    const peer = socket.remoteAddress === undefined ? peerOfReset(fd, this.listener?.ipv6 ?? false) : null;
+    const remoteText = socket.remoteAddress ?? peer?.text;
+    const remote = remoteText === undefined ? null : endpointOf(remoteText, ipv6Form);
     const local = socket.localAddress === undefined ? null : endpointOf(socket.localAddress, ipv6Form);
     if (fd < 0 || remote === null || local === null) {
-      // reset before we could look at it: nothing was admitted
+      // nothing known to log it by (no FFI): nothing was admitted
       socket.destroy();
       return;
     }
     this.children++;
     this.parts.log.status(this.children, this.parts.options.limit);
+    if (this.room.afterAccept(fd)) this.parts.log.outOfDescriptors();
     this.gate();
     socket.on('error', () => {});
-    const proto6 = !remote.ipv4 || ipv6Form;
     const c: Connection = {
       socket,
       fd,
-      proto6,
-      // the IPv6 variant sets its TCP6* variables for every client of an IPv6 socket
-      tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
-      localIp: local.text,
-      localIp6: local.text6,
-      remoteIp6: remote.text6,
-      interfaceName: local.scope,
-      localPort: this.localPort,
-      remoteIp: remote.text,
-      remotePort: socket.remotePort ?? 0,
+      ...connectionAddresses(local, this.localPort, remote, socket.remotePort ?? peer?.port ?? 0, {
+        ipv6Form,
+        tcp6Vars: (this.listener?.ipv6 ?? false) || ipv6Form,
+      }),
+      proxied: false,
       localHost: null,
       remoteHost: null,
       remoteInfo: null,
@@ -148,15 +210,20 @@ export class ConnectionServer {
       deny: false,
       relay: null,
       tls: null,
+      program: null,
+      environ: null,
     };
     this.inProgress++;
-    void this.serve(c).finally(() => this.inProgress--);
+    void this.serve(c).finally(() => {
+      this.inProgress--;
+      this.freed();
+    });
   };
 
   private async serve(c: Connection): Promise<void> {
     const { log, options } = this.parts;
     try {
-      for (const step of this.steps) await step(c, options);
+      for (const step of this.steps) await this.withDescriptors(() => step(c, options));
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();
@@ -178,23 +245,29 @@ export class ConnectionServer {
       this.ended(n, EXIT_DENIED);
       return;
     }
-    const [program, ...args] = this.parts.program;
+    const plan = c.program;
+    if (plan?.inProcess) return this.runInProcess(c, plan, plan.inProcess);
     const request = {
-      program,
-      argv: [program, ...args],
-      env: c.env.apply(this.parts.environ),
+      program: plan ? plan.file : this.parts.program[0],
+      argv: plan ? plan.argv : this.parts.program,
+      env: c.environ ?? c.env.apply(this.parts.environ),
       idle: this.inProgress === 1 && !(this.listener?.waiting() ?? true),
     };
     let pid: number;
     try {
-      if (c.relay) pid = await this.launchRelayed(request, c.relay);
-      else pid = await this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd });
+      pid = await this.withDescriptors(() =>
+        c.relay
+          ? this.launchRelayed(request, c.relay)
+          : this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd }),
+      );
     } catch (err) {
       c.admission?.release();
       const n = this.numbers.take();
       log.pidFrom(n, c.remoteIp);
       log.verdict(false, n, c);
-      log.drop(`unable to run ${program}: ${errorText(err)}`);
+      plan?.announce?.(n);
+      if (plan?.launchFailed) plan.launchFailed(n, err);
+      else log.drop(`${unableToRun(request.program)}: ${errorText(err)}`);
       closeClient(c);
       this.ended(n, EXIT_DROPPED);
       return;
@@ -204,8 +277,31 @@ export class ConnectionServer {
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
     if (c.tls) log.tlsAccepted(pid, c.tls);
+    plan?.announce?.(pid);
     // the program has its own copy of a socket it was given; a relayed one is the relay's
     if (!c.relay) c.socket.destroy();
+  }
+
+  /**
+   * A program that runs inside the server (a blocked rblsmtpd session, addcr): no process, so its
+   * pid is a connection number, and it is relayed to the client like a program on pipes.
+   */
+  private runInProcess(c: Connection, plan: ProgramPlan, program: InProcessProgram): void {
+    const { log } = this.parts;
+    const n = this.numbers.take();
+    if (c.admission) this.admissions.set(n, c.admission);
+    log.pidFrom(n, c.remoteIp);
+    log.verdict(false, n, c);
+    plan.announce?.(n);
+    const running = program.start(n);
+    const relayed = relayOf(c);
+    this.relayTo(running, relayed);
+    void running.exited.then((status) => this.exited(n, status));
+    void running.hungUp.then(() => {
+      // a client that keeps up gets the usual end (and recordio its "> [EOF]"); one that does not
+      // read is cut off, as the C program dies in the middle of its write
+      if (running.fromProgram.readableLength > 0 || relayed.client.writableLength > 0) relayed.client.destroy();
+    });
   }
 
   /**
@@ -214,13 +310,17 @@ export class ConnectionServer {
    */
   private async launchRelayed(request: ProgramRequest, plan: RelayPlan): Promise<number> {
     const piped = await this.parts.launcher.launchOnPipes(request);
-    const ending: RelayEnding = { status: null, relayed: false };
-    this.relaying.set(piped.pid, ending);
-    void relay(plan.client, piped, plan).then(() => {
-      ending.relayed = true;
-      if (ending.status !== null) this.relayEnded(piped.pid, ending.status);
-    });
+    this.relayTo(piped, plan);
     return piped.pid;
+  }
+
+  private relayTo(program: PipedProgram, plan: RelayPlan): void {
+    const ending: RelayEnding = { status: null, relayed: false };
+    this.relaying.set(program.pid, ending);
+    void relay(plan.client, program, plan).then(() => {
+      ending.relayed = true;
+      if (ending.status !== null) this.relayEnded(program.pid, ending.status);
+    });
   }
 
   private exited(pid: number, status: number): void {

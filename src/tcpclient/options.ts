@@ -5,6 +5,7 @@ import { getopt, GetoptProblem } from '../getopt';
 import { scanNumber, scanUlong } from '../scan';
 import { formatIp4, scanIp4 } from '../dns/address';
 import { LocalIp, scanLocalIp } from './address';
+import { HeaderVersion, parseHeaderVersion } from '../proxy/send';
 
 // 0.88's usage line: IPv4-only use stays byte-identical (the IPv6 variant's adds -46 and -I)
 export const TCPCLIENT_USAGE =
@@ -31,6 +32,8 @@ export interface ClientOptions {
   ipv6Form: boolean;
   /** -I: interface for scoped (link-local) IPv6 addresses. */
   interfaceName: string | null;
+  /** -P 1|2: send a PROXY header of this version first (not in 0.88). */
+  proxyHeader: HeaderVersion | null;
 }
 
 export type ParsedCommandLine =
@@ -65,8 +68,9 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
     ipv4Only: false,
     ipv6Form: false,
     interfaceName: null,
+    proxyHeader: null,
   };
-  const parsed = getopt(args, '46dDvqQhHrRi:p:t:T:l:I:');
+  const parsed = getopt(args, '46dDvqQhHrRi:p:t:T:l:I:P:');
   for (const { letter, arg = '' } of parsed.options) {
     switch (letter) {
       case 'd': options.delay = true; break;
@@ -85,6 +89,12 @@ export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
       case '4': options.ipv4Only = true; break;
       case '6': options.ipv6Form = true; break;
       case 'I': options.interfaceName = arg; break;
+      case 'P': {
+        const version = parseHeaderVersion(arg);
+        if (version === null) return { kind: 'usage', verbosity: 1 };
+        options.proxyHeader = version;
+        break;
+      }
       case 'i': {
         const scanned = scanLocalIp(arg);
         // 0.88 calls usage() right here, while the usage line can still be printed

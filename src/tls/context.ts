@@ -27,7 +27,7 @@ export interface ContextSettings {
 
 export type ContextResult = { readonly context: SecureContext } | { readonly failure: ContextFailure };
 
-const PEM_CERTIFICATE = /-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----[^]*?-----END (?:TRUSTED |X509 )?CERTIFICATE-----/g;
+const PEM_CERTIFICATE = /-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----[\s\S]*?-----END (?:TRUSTED |X509 )?CERTIFICATE-----/g;
 
 /** The certificates of a PEM text, each checked; null when there is none or one does not parse. */
 export function pemCertificates(text: string): X509Certificate[] | null {
@@ -76,7 +76,7 @@ function directoryCertificates(dir: string): X509Certificate[] | null {
   return out;
 }
 
-const PEM_DH = /-----BEGIN (?:X9\.42 )?DH PARAMETERS-----([^]*?)-----END/;
+const PEM_DH = /-----BEGIN (?:X9\.42 )?DH PARAMETERS-----([\s\S]*?)-----END/;
 /** OpenSSL 3's floor at its default security level (Node only warns below it; ucspi-ssl fails). */
 const MIN_DH_BITS = 2048;
 

@@ -1,10 +1,11 @@
 // Debian's source package of ucspi-tcp, for its own test suite (debian/tests). Fetched with apt from
-// Debian's configured mirror through a private deb-src list (the machine's apt configuration is not
-// touched), unpacked once per machine into the temporary directory.
+// the machine's own sources (their deb-src twins, in a private list: the machine's apt configuration
+// is not touched), unpacked once per machine into the temporary directory.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { machineAptSources, sourceTwins } from './apt-sources';
 
 const DIR = join(tmpdir(), 'ucspi-ts-debian-source');
 const TESTS = join(DIR, 'debian', 'tests');
@@ -15,17 +16,15 @@ let cached: string | null | undefined;
 export function debianTestsDir(): string | null {
   if (cached !== undefined) return cached;
   if (existsSync(join(TESTS, 'python'))) return (cached = TESTS);
+  const twins = sourceTwins(machineAptSources());
+  if (twins === '') return (cached = null);
   try {
     mkdirSync(DIR, { recursive: true });
     const work = mkdtempSync(join(DIR, 'work-'));
     const parts = join(work, 'sources');
     mkdirSync(join(work, 'lists', 'partial'), { recursive: true });
     mkdirSync(parts);
-    writeFileSync(
-      join(parts, 'debian-src.sources'),
-      'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n' +
-        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
-    );
+    writeFileSync(join(parts, 'machine-src.sources'), twins);
     const apt = (...args: string[]) =>
       spawnSync(
         'apt-get',

@@ -39,7 +39,8 @@ export interface RecordSet {
  * What the server does for a name (any type asked): answer from records (a type without records
  * gets an empty NOERROR answer); `nxdomain`; `servfail`; `timeout` (never answers, UDP or TCP);
  * `truncated` (UDP answer has TC set and no records, TCP gets the records); `rcode` (that rcode);
- * `spoofFirst` (first a reply with the wrong id and 6.6.6.6 / "spoofed" records, then the real one).
+ * `spoofFirst` (first a reply with the wrong id and 6.6.6.6 / "spoofed" records, then the real one);
+ * `raw` (whatever bytes the function makes of the query's, malformed or not; none for no reply).
  * Names not in the zone are NXDOMAIN.
  */
 export type Behaviour =
@@ -49,7 +50,8 @@ export type Behaviour =
   | 'timeout'
   | { truncated: RecordSet }
   | { rcode: number }
-  | { spoofFirst: RecordSet };
+  | { spoofFirst: RecordSet }
+  | { raw: (query: Buffer, transport: 'udp' | 'tcp') => Buffer | null };
 
 export type Zone = Record<string, Behaviour>;
 
@@ -171,6 +173,10 @@ export class DnsTestServer {
     if (behaviour === 'servfail') return reply(base | RCODE_SERVFAIL);
     if (behaviour === 'timeout') return [];
     if ('rcode' in behaviour) return reply(base | (behaviour.rcode & 15));
+    if ('raw' in behaviour) {
+      const bytes = behaviour.raw(msg, transport);
+      return bytes ? [bytes] : [];
+    }
     if ('spoofFirst' in behaviour) {
       const spoof = { A: ['6.6.6.6'], TXT: ['spoofed'], PTR: ['spoofed.example'], AAAA: ['::6'] };
       return [

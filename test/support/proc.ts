@@ -22,3 +22,22 @@ export function childrenOf(pid: number): Array<{ pid: number; state: string }> {
   }
   return out;
 }
+
+/** A number from /proc/<pid>/status (`VmRSS` in kB, `Threads` ...); NaN if the process is gone. */
+export function statusNumber(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** How many descriptors a process has open; NaN if it is gone. */
+export function openDescriptors(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}

@@ -1,6 +1,7 @@
 // Running a tcpserver (ours or the C one) for a test, and talking to it over loopback.
 import { ChildProcess, spawn } from 'node:child_process';
 import { connect, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { after } from 'node:test';
 
 export interface RunningServer {
@@ -21,9 +22,18 @@ export interface RunningServer {
 export function startServer(
   file: string,
   args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; /** descriptors for the server's fds 3, 4, ... */ extraFds?: number[] } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    /** a descriptor for the server's fd 0 */
+    stdin?: number;
+    /** descriptors for the server's fds 3, 4, ... */
+    extraFds?: number[];
+    /** the caller stops it (outside node:test: benchmarks) */
+    untracked?: boolean;
+  } = {},
 ): Promise<RunningServer> {
-  const stdio = ['ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
+  const stdio = [opts.stdin ?? 'ignore', 'pipe', 'pipe', ...(opts.extraFds ?? [])] as Array<'ignore' | 'pipe' | number>;
   const proc = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
   let stderr = '';
   const waiters: Array<() => void> = [];
@@ -73,7 +83,7 @@ export function startServer(
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
   };
-  after(stop);
+  if (!opts.untracked) after(stop);
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('latin1');
@@ -129,4 +139,22 @@ export function parseEnvOutput(text: string): Map<string, string> {
     if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return m;
+}
+
+/** Everything a stream (a socket, a TLS socket) gives until it closes, as latin1; rejects on an error or after `ms`. */
+export function readUntilClosed(s: Duplex, ms = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`not closed within ${ms} ms; got ${JSON.stringify(out)}`)), ms);
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (out += d));
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
 }
