@@ -4,14 +4,13 @@
 // connection with cat (its output must stay open: its end of output ends a relayed connection).
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
-import { makeCdb } from '../src/cdb/writer';
-import { parseRules } from '../src/rules/parse';
 import { ours } from './support/programs';
+import { writeRulesCdb } from './support/rules';
 import { startServer } from './support/server';
 import { tempDir } from './support/tmp';
 import { makeTestPki, NEED_OPENSSL, TestPki, tlsExchange } from './support/tls';
@@ -26,11 +25,7 @@ const B = randomInt(0, 255);
 const ip = (n: number) => `127.${A}.${B}.${n}`;
 
 function writeRules(name: string, text: string): string {
-  const path = join(DIR, name);
-  const records = parseRules(text).map((r) => [Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1')] as const);
-  writeFileSync(path + '.tmp', makeCdb(records));
-  renameSync(path + '.tmp', path);
-  return path;
+  return writeRulesCdb(join(DIR, name), text);
 }
 
 const open = new Set<Socket>();

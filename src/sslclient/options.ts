@@ -3,31 +3,14 @@
 // defaults (TCP_NODELAY unless -d), and the TLS ones.
 import { getopt, GetoptProblem } from '../getopt';
 import { scanNumber } from '../scan';
-import type { LocalIp } from '../tcpclient/address';
-import { scanLocalIp } from '../tcpclient/address';
-import { scanConnectTimeouts } from '../tcpclient/options';
+import { applyConnectLetter, ConnectOptions, defaultConnectOptions } from '../tcpclient/options';
 
 export const SSLCLIENT_USAGE =
   'sslclient [ -463hHrRdDqQveEsSnNxX ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] [ -a cafile ] [ -A cadir ] [ -c certfile ] [ -z ciphers ] [ -k keyfile ] [ -V verifydepth ] [ -w progtimeout ] host port program';
 
 const LETTERS = 'dDvqQhHrRi:p:t:T:l:a:A:c:z:k:V:346eEsSnN0xXw:I:';
 
-export interface SslClientOptions {
-  verbosity: number;
-  localIp: LocalIp;
-  localPort: number;
-  /** -T x+y: connect deadlines, and x+y for the handshake */
-  connectTimeouts: [number, number];
-  localName?: string;
-  remoteHost: boolean;
-  remoteInfo: boolean;
-  infoTimeout: number;
-  /** -d: leave Nagle on (the default here is TCP_NODELAY) */
-  delay: boolean;
-  ipv4Only: boolean;
-  /** -6: PROTO=SSL6 and IPv6 text even over IPv4 */
-  ipv6Form: boolean;
-  interfaceName: string | null;
+export interface SslClientOptions extends ConnectOptions {
   /** -a, -A: what to trust; neither: Node's built-in roots */
   caFile: string | null;
   caDir: string | null;
@@ -59,17 +42,9 @@ export type ParsedSslClientLine =
 
 export function parseSslClientArgs(args: readonly string[]): ParsedSslClientLine {
   const o: SslClientOptions = {
-    verbosity: 1,
-    localIp: null,
-    localPort: 0,
-    connectTimeouts: [2, 58],
-    remoteHost: true,
-    remoteInfo: true,
-    infoTimeout: 26,
+    ...defaultConnectOptions(),
+    // ucspi-ssl sets TCP_NODELAY unless -d
     delay: false,
-    ipv4Only: false,
-    ipv6Form: false,
-    interfaceName: null,
     caFile: null,
     caDir: null,
     certFile: null,
@@ -87,30 +62,11 @@ export function parseSslClientArgs(args: readonly string[]): ParsedSslClientLine
   // as ucspi-ssl: an empty file or cipher list is none
   const path = (s: string) => (s === '' ? null : s);
   for (const { letter, arg = '' } of parsed.options) {
+    const taken = applyConnectLetter(o, letter, arg);
+    if (taken === 'usage') return { kind: 'usage' };
+    if (taken) continue;
     switch (letter) {
-      case '4': o.ipv4Only = true; break;
-      case '6': o.ipv6Form = true; break;
-      case 'd': o.delay = true; break;
-      case 'D': o.delay = false; break;
-      case 'v': o.verbosity = 2; break;
-      case 'q': o.verbosity = 0; break;
-      case 'Q': o.verbosity = 1; break;
-      case 'l': o.localName = arg; break;
-      case 'H': o.remoteHost = false; break;
-      case 'h': o.remoteHost = true; break;
-      case 'R': o.remoteInfo = false; break;
-      case 'r': o.remoteInfo = true; break;
-      case 't': o.infoTimeout = scanNumber(arg); break;
-      case 'T': o.connectTimeouts = scanConnectTimeouts(arg); break;
       case 'w': o.idleTimeout = scanNumber(arg, 32); break;
-      case 'i': {
-        const scanned = scanLocalIp(arg);
-        if (scanned === null) return { kind: 'usage' };
-        o.localIp = scanned.ip;
-        break;
-      }
-      case 'I': o.interfaceName = arg; break;
-      case 'p': o.localPort = scanNumber(arg, 16); break;
       case 'a': o.caFile = path(arg); break;
       case 'A': o.caDir = path(arg); break;
       case 'c': o.certFile = path(arg); break;
