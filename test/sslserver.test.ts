@@ -189,6 +189,17 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     assert.ok(!v4.has('TCP6LOCALIP'), 'ucspi-ssl sets TCP6LOCAL* for IPv6 clients only');
   });
 
+  it("runs this installation's recordio inside the server, behind TLS (the in-process chain)", async () => {
+    const s = await startServer(SSLSERVER, ['-1', '-v', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ours('recordio'), 'cat'], { env: serverEnv() });
+    const x = await tlsExchange(s.port, { ca: pki.ca, send: 'hello\n' });
+    assert.equal(x.data.toString(), 'hello\n');
+    // recordio's lines are of the decrypted bytes, under the pid of the other lines
+    const pid = /pid (\d+) from/.exec(await s.waitForLine(/ pid \d+ from /))![1];
+    await s.waitForLine(new RegExp(`^${pid} < hello $`));
+    await s.waitForLine(new RegExp(`^${pid} > hello $`));
+    await s.waitForLine(new RegExp(`^sslserver: ssl ${pid} accept $`));
+  });
+
   it('closes a connection idle for -w seconds', async () => {
     const s = await startServer(SSLSERVER, ['-1', '-v', '-w', '1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo hi; exec cat'], { env: serverEnv() });
     const x = await tlsExchange(s.port, { ca: pki.ca, end: false });
