@@ -125,6 +125,16 @@ describe('sslclient', { skip: NEED_OPENSSL }, () => {
     assert.match(usage.stderr.toString(), /^sslclient: illegal option -- Y\nsslclient: usage: sslclient \[ -463hHrRdDqQveEsSnNxX \]/);
   });
 
+  it('works without FFI (UCSPI_TS_NO_FFI: child_process, no poll), on both sides, half-close and exit status included', async () => {
+    const noFfi = { ...ENV, UCSPI_TS_NO_FFI: '1' };
+    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'n=$(wc -c); echo "read $n"; exit 3'], {
+      env: { ...noFfi, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
+    });
+    const r = await run(SSLCLIENT, ['-R', '-H', '-a', pki.ca, '127.0.0.1', String(s.port), 'sh', '-c', 'printf abcd >&7; exec 7>&-; cat <&6; exit 5'], { env: noFfi });
+    assert.equal(r.stdout.toString(), 'read 4\n', r.stderr.toString());
+    assert.equal(r.status, 5);
+  });
+
   it('says so when the server does not speak TLS', async () => {
     const plain = await startServer(ours('tcpserver'), ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'SSH-2.0-plain'], { env: ENV });
     const r = await run(SSLCLIENT, ['-X', '-R', '-H', '127.0.0.1', String(plain.port), 'true'], { env: ENV });
