@@ -230,8 +230,9 @@ export function fuzzArguments(iterations: number, r: () => number): FuzzResult {
   const figures: Record<string, number> = { runs: 0, usage: 0, temporary: 0, ran: 0 };
   // names resolve nowhere: DNSCACHEIP is a loopback address where nothing listens
   const env = { PATH: process.env.PATH, DNSCACHEIP: `127.${1 + int(r, 250)}.${int(r, 250)}.${1 + int(r, 250)}`, TCPREMOTEIP: '127.0.0.9' };
-  // tcprules writes files named by its arguments: run everything in a directory of its own
-  const cwd = mkdtempSync(join(tmpdir(), 'ucspi-fuzz-args-'));
+  // in a directory of its own: tcprules makes its cdb from whatever words it is given (it left
+  // files named `-c 5x`, `[::1]` ... in the checkout)
+  const cwd = mkdtempSync(join(tmpdir(), 'ucspi-ts-fuzz-'));
   for (let i = 0; i < iterations; i++) {
     const prog = PROGRAMS[i % PROGRAMS.length];
     const args = Array.from({ length: int(r, 7) }, () => pick(r, WORDS));
