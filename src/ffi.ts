@@ -486,6 +486,22 @@ export function hasPendingConnections(lib: Libc, fd: number): boolean {
   return lib.poll(pfd, 1, 0) > 0;
 }
 
+const POLLOUT = 4;
+const POLLERR = 8;
+const POLLHUP = 16;
+
+/**
+ * Whether a connected socket's peer is gone for good (reset, or both directions closed), without
+ * waiting (poll, 0 ms): a half-closed peer still reads and is not gone.
+ */
+export function peerGone(lib: Libc, fd: number): boolean {
+  const pfd = Buffer.alloc(8);
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(POLLOUT, 4);
+  if (lib.poll(pfd, 1, 0) <= 0) return false;
+  return (pfd.readInt16LE(6) & (POLLERR | POLLHUP)) !== 0;
+}
+
 /**
  * posix_spawn on this thread: the event loop waits until the child has exec'd (a few hundred µs),
  * but costs about a third of the CPU of spawnAsync's hand-off to koffi's workers. For when there is

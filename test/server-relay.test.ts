@@ -3,12 +3,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { CopyDirection } from '../src/copier/copier';
+import { PassThrough, Writable } from 'node:stream';
+import { CopyDirection, runCopier } from '../src/copier/copier';
 import { libc } from '../src/ffi';
 import { Launcher, makeLauncher, PipedProgram } from '../src/server/children';
 import { composeLayers, relay, RelayLayer } from '../src/server/relay';
+
+const PASS: CopyDirection = { forward: (chunk) => chunk, eof: () => {} };
 
 interface Relayed {
   client: Socket;
@@ -19,19 +25,22 @@ interface Relayed {
   relayed: Promise<void>;
   /** resolves with the program's wait status */
   exited: Promise<number>;
+  /** with `ended`: what the client received until the server's end of file */
+  received: Promise<Buffer>;
 }
 
 /** A listening socket whose one connection is relayed to `argv` through `layers`. */
 async function relayedConnection(
   launcher: Launcher,
   argv: string[],
-  opts: { layers?: RelayLayer[]; idleMs?: number } = {},
+  opts: { layers?: RelayLayer[]; idleMs?: number; programEnd?: 'close' | 'half-close'; ended?: boolean; destroyed?: boolean } = {},
 ): Promise<Relayed> {
   const server: Server = createServer({ pauseOnConnect: true });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   after(() => server.close());
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  // half-open, so that a test can answer after the server's end of file
+  const client = connect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
   const [socket] = await accepted;
   const exits = new Map<number, number>();
   const waiting = new Map<number, (status: number) => void>();
@@ -46,8 +55,23 @@ async function relayedConnection(
     if (known !== undefined) resolve(known);
     else waiting.set(program.pid, resolve);
   });
-  const relayed = relay(socket, program, { layers: opts.layers ?? [], idleMs: opts.idleMs ?? 0 });
-  return { client, accepted: socket, program, relayed, exited };
+  let received: Promise<Buffer> | undefined;
+  if (opts.ended) {
+    // the client's end of file, read and emitted before the relay (a stream with bytes still
+    // buffered emits no 'end' until they are read, so there are none)
+    received = readAll(client);
+    client.end();
+    socket.allowHalfOpen = true;
+    socket.resume();
+    await once(socket, 'end');
+    socket.pause();
+  }
+  if (opts.destroyed) {
+    socket.destroy();
+    await once(socket, 'close');
+  }
+  const relayed = relay(socket, program, { layers: opts.layers ?? [], idleMs: opts.idleMs ?? 0, programEnd: opts.programEnd });
+  return { client, accepted: socket, program, relayed, exited, received: received ?? Promise.resolve(Buffer.alloc(0)) };
 }
 
 /** Everything the client receives until the server's end of file. */
@@ -137,6 +161,41 @@ for (const [kind, make, skip] of launchers) {
       assert.ok((await r.exited) !== 0, 'yes ends by SIGPIPE or a write error once the relay closes');
     });
 
+    it("with programEnd 'half-close', ends only our side at the program's end of output and still delivers the other side's bytes", async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'relay-'));
+      after(() => rmSync(dir, { recursive: true, force: true }));
+      const file = join(dir, 'got');
+      const r = await relayedConnection(make(), ['sh', '-c', `echo question; exec >&-; cat > ${file}`], { programEnd: 'half-close' });
+      // the program's question, then our end of file while the connection stays open for the answer
+      assert.equal((await readAll(r.client)).toString(), 'question\n');
+      r.client.end('the answer\n');
+      await r.relayed;
+      assert.equal(await r.exited, 0);
+      assert.equal(readFileSync(file, 'latin1'), 'the answer\n');
+    });
+
+    it("by default, ends the whole connection at the program's end of output: the program's input ends too", async () => {
+      const r = await relayedConnection(make(), ['sh', '-c', 'echo question; exec >&-; n=$(wc -c); echo "read $n" >&2; test "$n" -eq 0']);
+      assert.equal((await readAll(r.client)).toString(), 'question\n');
+      r.client.end('too late\n');
+      await r.relayed;
+      assert.equal(await r.exited, 0, 'the program saw end of file without the late bytes');
+    });
+
+    it("gives the program end of file when the client's input had ended before the relay started", { timeout: 10_000 }, async () => {
+      // as when a TLS client's close_notify arrives while the program starts: 'end' came and went
+      const r = await relayedConnection(make(), ['sh', '-c', 'n=$(wc -c); echo "read $n"'], { ended: true });
+      assert.equal((await r.received).toString(), 'read 0\n');
+      await r.relayed;
+      assert.equal(await r.exited, 0);
+    });
+
+    it('closes at once when the client was gone before the relay started', { timeout: 10_000 }, async () => {
+      const r = await relayedConnection(make(), ['cat'], { destroyed: true });
+      await r.relayed;
+      assert.equal(await r.exited, 0, 'cat saw end of file');
+    });
+
     it("delivers the program's last bytes to a client that was slow to read them", async () => {
       // the last writes to the client are still queued (below the high-water mark, so no 'drain'
       // will come) when the program's output ends
@@ -172,6 +231,29 @@ for (const [kind, make, skip] of launchers) {
     });
   });
 }
+
+describe('copier', () => {
+  it("ends once the client's output has really gone out, though its last write never filled it ('drain' never comes)", { timeout: 10_000 }, async () => {
+    // a client output whose writes complete a while later, as a TLS socket's do
+    const written: string[] = [];
+    const clientOut = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        setTimeout(() => {
+          written.push(chunk.toString());
+          cb();
+        }, 50);
+      },
+    });
+    const programOut = new PassThrough();
+    const done = new Promise<void>((resolve) =>
+      runCopier({ clientIn: new PassThrough(), programIn: new PassThrough(), programOut, clientOut }, PASS, PASS, resolve, 'discard'),
+    );
+    programOut.end('the last words');
+    await done;
+    assert.deepEqual(written, ['the last words'], 'done only after they were written');
+  });
+});
 
 describe('relay layers', () => {
   const tag = (name: string, log: string[]): RelayLayer => ({

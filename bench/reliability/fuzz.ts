@@ -3,7 +3,8 @@
 // over the test DNS server), and every program's arguments. Each returns its counts and its
 // violations (a crash, a stack trace, a cdb that differs from C's, an exit code no original has).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CdbFormatError, CdbReader } from '../../src/cdb/reader';
 import { makeCdb } from '../../src/cdb/writer';
@@ -229,10 +230,13 @@ export function fuzzArguments(iterations: number, r: () => number): FuzzResult {
   const figures: Record<string, number> = { runs: 0, usage: 0, temporary: 0, ran: 0 };
   // names resolve nowhere: DNSCACHEIP is a loopback address where nothing listens
   const env = { PATH: process.env.PATH, DNSCACHEIP: `127.${1 + int(r, 250)}.${int(r, 250)}.${1 + int(r, 250)}`, TCPREMOTEIP: '127.0.0.9' };
+  // in a directory of its own: tcprules makes its cdb from whatever words it is given (it left
+  // files named `-c 5x`, `[::1]` ... in the checkout)
+  const cwd = mkdtempSync(join(tmpdir(), 'ucspi-ts-fuzz-'));
   for (let i = 0; i < iterations; i++) {
     const prog = PROGRAMS[i % PROGRAMS.length];
     const args = Array.from({ length: int(r, 7) }, () => pick(r, WORDS));
-    const p = spawnSync(join(BIN, prog), args, { env, encoding: 'latin1', timeout: 3000, killSignal: 'SIGKILL', input: '' });
+    const p = spawnSync(join(BIN, prog), args, { env, cwd, encoding: 'latin1', timeout: 3000, killSignal: 'SIGKILL', input: '' });
     figures.runs++;
     const err = p.stderr ?? '';
     const lastLine = err.trimEnd().split('\n').pop() ?? '';
@@ -246,5 +250,6 @@ export function fuzzArguments(iterations: number, r: () => number): FuzzResult {
     else if (p.status !== null && (p.status <= 2 || RUNNING_PROGRAMS.has(prog))) figures.ran++;
     else violations.push(`unexpected end: ${show}`);
   }
+  rmSync(cwd, { recursive: true, force: true });
   return { figures, violations };
 }

@@ -94,7 +94,10 @@ function pipeDirection(
   };
   to.on('error', failed);
   from.on('error', end);
-  from.on('end', end);
+  // a stream that ended before we came (a TLS client's close_notify during the program's start)
+  // has emitted its 'end' already
+  if (from.readableEnded) end();
+  else from.on('end', end);
   from.on('data', (chunk: Buffer) => {
     const out = dir.forward(chunk);
     // a sink that failed is gone: what still arrives is dropped (see InputWriteFailure)

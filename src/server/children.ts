@@ -41,7 +41,10 @@ export interface LaunchRequest extends ProgramRequest {
   readonly fd: number;
 }
 
-/** A program on two pipes (fd 0 reads one, fd 1 writes the other), this process at their other ends. */
+/**
+ * A program on two pipes (fd 0 reads one, fd 1 writes the other; sslclient's program has them on 6
+ * and 7), this process at their other ends.
+ */
 export interface PipedProgram {
   readonly pid: number;
   /** the program's standard input: end it and the program reads end of file */
@@ -50,11 +53,19 @@ export interface PipedProgram {
   readonly fromProgram: Readable;
 }
 
+/** The program's descriptors for its two pipes: [the one it reads, the one it writes]. */
+export type PipeDescriptors = readonly [number, number];
+
+const STDIO_PIPES: PipeDescriptors = [0, 1];
+
 export interface Launcher {
   /** Resolves with the child's pid once it runs the program; rejects with an errno error otherwise. */
   launch(req: LaunchRequest): Promise<number>;
-  /** The same with the program on pipes, for a relay in this process (TLS, in-process helpers). */
-  launchOnPipes(req: ProgramRequest): Promise<PipedProgram>;
+  /**
+   * The same with the program on pipes, for a relay in this process (TLS, in-process helpers):
+   * `fds` are the program's descriptors for them, [reading, writing].
+   */
+  launchOnPipes(req: ProgramRequest, fds?: PipeDescriptors): Promise<PipedProgram>;
   /** Called with the raw wait status of every child this launcher started. */
   onExit: (pid: number, waitStatus: number) => void;
   readonly kind: 'posix_spawn' | 'child_process';
@@ -87,8 +98,8 @@ class PosixSpawnLauncher implements Launcher {
     ]);
   }
 
-  async launchOnPipes(req: ProgramRequest): Promise<PipedProgram> {
-    // [read, write] each, close-on-exec; the child gets its ends by dup2 onto 0 and 1
+  async launchOnPipes(req: ProgramRequest, fds: PipeDescriptors = STDIO_PIPES): Promise<PipedProgram> {
+    // [read, write] each, close-on-exec; the child gets its ends by dup2 onto fds
     const input = makePipe(this.lib);
     let output: [number, number];
     try {
@@ -100,8 +111,8 @@ class PosixSpawnLauncher implements Launcher {
     let pid: number;
     try {
       pid = await this.spawn(req, [
-        [input[0], 0],
-        [output[1], 1],
+        [input[0], fds[0]],
+        [output[1], fds[1]],
       ]);
     } catch (err) {
       this.lib.close(input[1]);
@@ -179,9 +190,17 @@ class ChildProcessLauncher implements Launcher {
     return (await this.spawn(req, [req.socket, req.socket, 'inherit'])).pid as number;
   }
 
-  async launchOnPipes(req: ProgramRequest): Promise<PipedProgram> {
-    const child = await this.spawn(req, ['pipe', 'pipe', 'inherit']);
-    return { pid: child.pid as number, toProgram: child.stdin!, fromProgram: child.stdout! };
+  async launchOnPipes(req: ProgramRequest, fds: PipeDescriptors = STDIO_PIPES): Promise<PipedProgram> {
+    // the descriptors up to the highest one: 0-2 as this process has them, others closed
+    const stdio: StdioOptions = Array.from({ length: Math.max(...fds, 2) + 1 }, (_, fd) => (fd <= 2 ? 'inherit' : 'ignore'));
+    stdio[fds[0]] = 'pipe';
+    stdio[fds[1]] = 'pipe';
+    const child = await this.spawn(req, stdio);
+    return {
+      pid: child.pid as number,
+      toProgram: child.stdio[fds[0]] as Writable & { destroy(): void },
+      fromProgram: child.stdio[fds[1]] as Readable,
+    };
   }
 
   private spawn(req: ProgramRequest, stdio: StdioOptions): Promise<ChildProcess> {

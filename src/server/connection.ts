@@ -15,7 +15,7 @@ import type { LimitedConnection } from './limits';
 import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
-import type { ConnectionFacts } from './log';
+import type { ConnectionFacts, TlsFacts } from './log';
 import type { ServerOptions } from './options';
 
 export interface Connection extends ConnectionFacts, LimitedConnection, ConnectionAddresses {
@@ -47,6 +47,8 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
   program: ProgramPlan | null;
   /** The program's environment, once a step has made it from `env` (else made at launch). */
   environ: string[] | null;
+  /** Set by a TLS handshake step: the session, for the log's `ssl <pid> accept` line. */
+  tls: TlsFacts | null;
 }
 
 /** A connection just accepted, before its steps. */
@@ -65,6 +67,7 @@ export function acceptedConnection(client: AcceptedClient, fd: number, addresses
     env: new EnvChanges(),
     deny: false,
     relay: null,
+    tls: null,
     program: null,
     environ: null,
   };
@@ -76,9 +79,16 @@ export function relayOf(c: Connection): RelayPlan {
   return c.relay;
 }
 
-/** A reason to drop the connection: `tcpserver: warning: dropping connection, <reason>`, status 111. */
+/**
+ * A reason to drop the connection: `tcpserver: warning: dropping connection, <reason>`, status 111.
+ * `admitted`: the connection had passed the rules (a failed TLS handshake), so its `ok` line is
+ * logged before the warning, where ucspi-ssl logs it.
+ */
 export class Drop extends Error {
-  constructor(readonly reason: string) {
+  constructor(
+    readonly reason: string,
+    readonly admitted = false,
+  ) {
     super(reason);
   }
 }
@@ -93,10 +103,12 @@ export const socketOptions: Step = (c, o) => {
   if (o.noDelay) c.client.setNoDelay();
 };
 
+/** -B: written to the client as it is, before the program starts (through TLS once TLS is on). */
 export const banner: Step = (c, o) => {
   if (o.banner === '') return;
+  const client = (c.relay?.client ?? c.socket) as Socket;
   return new Promise<void>((resolve, reject) => {
-    c.socket.write(Buffer.from(o.banner, 'latin1'), (err) => {
+    client.write(Buffer.from(o.banner, 'latin1'), (err) => {
       if (err) reject(new Drop(`unable to print banner: ${errorText(err)}`));
       else resolve();
     });
@@ -212,11 +224,26 @@ export const rules: Step = (c, o) => {
 /** 0.88's order: socket options, banner, lookups, environment, rules. */
 export const STEPS: readonly Step[] = [socketOptions, banner, lookups, environment, rules];
 
+/** The banner of a TLS server: inside TLS, and only to admitted clients (ucspi-ssl's program writes it). */
+const bannerInTls: Step = (c, o) => (c.deny ? undefined : banner(c, o));
+
 /**
  * 0.88's steps with the optional ones in their places: the PROXY header right after the socket
- * options (so everything after it sees the real client), the limits after the rules.
+ * options (so everything after it sees the real client); the limits after the rules; a TLS
+ * handshake after both (denied clients never cost a handshake), with the banner moved behind it;
+ * an environment step of the server's own (sslserver's SSL* variables) instead of 0.88's.
  */
-export function connectionSteps(optional: { readonly proxy?: Step; readonly limits?: Step }): Step[] {
-  const [options, ...rest] = STEPS;
-  return [options, ...(optional.proxy ? [optional.proxy] : []), ...rest, ...(optional.limits ? [optional.limits] : [])];
+export function connectionSteps(optional: {
+  readonly proxy?: Step;
+  readonly limits?: Step;
+  readonly handshake?: Step;
+  readonly environment?: Step;
+}): Step[] {
+  const steps: Step[] = [socketOptions];
+  if (optional.proxy) steps.push(optional.proxy);
+  if (!optional.handshake) steps.push(banner);
+  steps.push(lookups, optional.environment ?? environment, rules);
+  if (optional.limits) steps.push(optional.limits);
+  if (optional.handshake) steps.push(optional.handshake, bannerInTls);
+  return steps;
 }

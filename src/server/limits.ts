@@ -8,6 +8,7 @@ import {
   settingsFromEnvironment,
   withRuleVariables,
 } from '../limits';
+import type { Socket } from 'node:net';
 import type { Step } from './connection';
 import type { ServerOptions } from './options';
 
@@ -19,6 +20,8 @@ export interface Refusal {
   readonly dieMsg: string;
   /** hold the connection for the patch's second before closing (a limit tripped) */
   readonly delay: boolean;
+  /** where DIEMSG goes when not to the socket itself: a TLS session made for it */
+  readonly via?: Socket;
 }
 
 /** What a connection carries through the limits step. */

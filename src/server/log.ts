@@ -1,4 +1,5 @@
-// tcpserver's stderr lines, byte for byte as 0.88 prints them. Each line is one write(2).
+// tcpserver's stderr lines, byte for byte as 0.88 prints them, under the program's own name (sslserver
+// prints the same lines). Once serving, a turn of the event loop's lines are one write(2).
 import { Diagnostics } from '../messages';
 
 /** Bytes 33..126 but for '%' (0x25) and ':' (0x3a): kept as they are. */
@@ -33,9 +34,33 @@ export interface ConnectionFacts {
   readonly remotePort: number;
 }
 
+/** What differs between the servers' logs. */
+export interface LogFlavour {
+  /** `dropping connection` (0.88), `dropping SSL connection` (ucspi-ssl) */
+  readonly dropping: string;
+  /** keep ':' in the fields of every line (ucspi-ssl's safecats), not only in IPv6 ones */
+  readonly keepColons: boolean;
+  /** `ssl <pid> accept` after `ok`: none (tcpserver), bare, or with protocol and cipher (-V) */
+  readonly tlsAccept: 'none' | 'bare' | 'details';
+}
+
+export const TCPSERVER_LOG: LogFlavour = { dropping: 'dropping connection', keepColons: false, tlsAccept: 'none' };
+
+/** A TLS session as the log shows it. */
+export interface TlsFacts {
+  readonly protocol: string;
+  readonly cipher: string;
+}
+
 export class ServerLog {
   private toldOutOfDescriptors = false;
-  constructor(readonly diag: Diagnostics) {}
+  private readonly name: string;
+  constructor(
+    readonly diag: Diagnostics,
+    private readonly flavour: LogFlavour = TCPSERVER_LOG,
+  ) {
+    this.name = diag.program;
+  }
 
   get verbosity(): number {
     return this.diag.verbosity;
@@ -47,26 +72,36 @@ export class ServerLog {
   }
 
   status(children: number, limit: number): void {
-    if (this.verbosity >= 2) this.diag.line(`tcpserver: status: ${children}/${limit}`);
+    if (this.verbosity >= 2) this.diag.line(`${this.name}: status: ${children}/${limit}`);
   }
 
   pidFrom(pid: number, remoteIp: string): void {
-    if (this.verbosity >= 2) this.diag.line(`tcpserver: pid ${pid} from ${remoteIp}`);
+    if (this.verbosity >= 2) this.diag.line(`${this.name}: pid ${pid} from ${remoteIp}`);
   }
 
   /** `suffix`: the tcpserver-limits patch's reason for a deny (` MAXCONNIP:5`), with its space. */
   verdict(deny: boolean, pid: number, f: ConnectionFacts, suffix = ''): void {
     if (this.verbosity < 2) return;
-    const k = f.proto6;
+    const k = f.proto6 || this.flavour.keepColons;
     const local = `${safeField(f.localHost ?? '', k)}:${safeField(f.localIp, k)}:${safeField(String(f.localPort), k)}`;
     const remote =
       `${safeField(f.remoteHost ?? '', k)}:${safeField(f.remoteIp, k)}:` +
       `${safeField(f.remoteInfo ?? '', k)}:${safeField(String(f.remotePort), k)}`;
-    this.diag.line(`tcpserver: ${deny ? 'deny' : 'ok'} ${pid} ${local} ${remote}${suffix}`);
+    this.diag.line(`${this.name}: ${deny ? 'deny' : 'ok'} ${pid} ${local} ${remote}${suffix}`);
+  }
+
+  /**
+   * ucspi-ssl's `ssl <pid> accept ` (its trailing space kept), with -V `accept TLSv1.3:<cipher>`.
+   * Logged after `ok`, where ucspi-ssl's TLS process logs it.
+   */
+  tlsAccepted(pid: number, tls: TlsFacts): void {
+    if (this.verbosity < 2 || this.flavour.tlsAccept === 'none') return;
+    const details = this.flavour.tlsAccept === 'details' ? `${tls.protocol}:${tls.cipher}` : '';
+    this.diag.line(`${this.name}: ssl ${pid} accept ${details}`);
   }
 
   end(pid: number, waitStatus: number): void {
-    if (this.verbosity >= 2) this.diag.line(`tcpserver: end ${pid} status ${waitStatus}`);
+    if (this.verbosity >= 2) this.diag.line(`${this.name}: end ${pid} status ${waitStatus}`);
   }
 
   /** Said once per run (suppressed only by -q): 0.88, a process per connection, never runs out. */
@@ -78,6 +113,6 @@ export class ServerLog {
 
   /** `tcpserver: warning: dropping connection, <reason>` (suppressed only by -q). */
   drop(reason: string): void {
-    this.diag.warn(`dropping connection, ${reason}`);
+    this.diag.warn(`${this.flavour.dropping}, ${reason}`);
   }
 }

@@ -20,6 +20,12 @@ export interface RelayOptions {
   readonly layers: readonly RelayLayer[];
   /** Close the connection after this long without a byte either way; 0 for never. */
   readonly idleMs: number;
+  /**
+   * What the program's end of output does: 'close' ends the connection (a server's program is
+   * done); 'half-close' ends only our side (close_notify and FIN over TLS) and keeps the other
+   * side's bytes flowing to the program until that side ends too (sslclient, as ucspi-ssl's relay).
+   */
+  readonly programEnd?: 'close' | 'half-close';
 }
 
 /** A connection that steps chose to relay: what the program talks to, through what. */
@@ -75,6 +81,8 @@ export function relay(client: Duplex, program: PipedProgram, o: RelayOptions): P
     // the pipes' own errors (EPIPE from a program gone) are handled by the copier through 'error'
     program.fromProgram.on('error', () => {});
     client.on('error', () => {});
+    // gone before the relay started (a reset during the handshake's last steps): nothing to relay
+    if (client.destroyed) return close();
     client.once('close', close);
     if (o.idleMs > 0) {
       // a socket's own idle timer counts reads and writes: both directions
@@ -89,6 +97,12 @@ export function relay(client: Duplex, program: PipedProgram, o: RelayOptions): P
       input,
       output,
       () => {
+        if (o.programEnd === 'half-close') {
+          // the socket closes itself once the other side has ended too ('close' above)
+          client.end();
+          client.resume();
+          return;
+        }
         // what the program wrote is queued: end the client's side (close_notify and FIN over TLS)
         // and close once it is written
         const soon = (client as Duplex & { destroySoon?: () => void }).destroySoon;

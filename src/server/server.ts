@@ -62,6 +62,10 @@ export interface ServerParts {
   readonly room?: DescriptorRoom;
   /** steps that choose what runs (the in-process chain): after the rules and the limits */
   readonly programSteps?: readonly Step[];
+  /** a TLS handshake step (sslserver, tcpserver -s), after the rules and limits */
+  readonly handshake?: Step;
+  /** the server's own environment step (sslserver's SSL* variables) instead of 0.88's */
+  readonly environment?: Step;
 }
 
 export class ConnectionServer {
@@ -89,9 +93,12 @@ export class ConnectionServer {
       connectionSteps({
         proxy: parts.proxy && proxyStep(parts.proxy),
         limits: parts.limits && limitsStep(parts.limits),
+        handshake: parts.handshake,
+        environment: parts.environment,
       });
     this.steps = parts.programSteps?.length ? [...admission, ...parts.programSteps] : admission;
-    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options));
+    // a relayed connection (TLS) also takes the four ends of its program's pipes while it starts
+    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options) + (parts.handshake ? 4 : 0));
     this.environ = new KnownEnviron(parts.environ);
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
@@ -239,8 +246,9 @@ export class ConnectionServer {
     c.admission?.release();
     const n = this.numbers.take();
     log.pidFrom(n, c.remoteIp);
+    if (err instanceof Drop && err.admitted) log.verdict(false, n, c);
     log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
-    c.client.close();
+    closeClient(c);
     this.ended(n, EXIT_DROPPED);
     this.served();
   }
@@ -260,7 +268,7 @@ export class ConnectionServer {
       log.verdict(true, n, c, c.refusal?.suffix);
       // a refused client does not keep its -c slot: the delayed close (bounded) is the limits'
       const closer = this.parts.limits?.engine.closer;
-      if (c.refusal && closer) closer.close(c.socket, c.refusal.dieMsg, c.refusal.delay);
+      if (c.refusal && closer) closer.close(c.refusal.via ?? c.socket, c.refusal.dieMsg, c.refusal.delay);
       else c.client.close();
       this.ended(n, EXIT_DENIED);
       return this.served();
@@ -306,6 +314,7 @@ export class ConnectionServer {
     if (c.admission) this.admissions.set(pid, c.admission);
     log.pidFrom(pid, c.remoteIp);
     log.verdict(false, pid, c);
+    if (c.tls) log.tlsAccepted(pid, c.tls);
     c.program?.announce?.(pid);
     // the program has its own copy of a socket it was given; a relayed one is the relay's
     if (!c.relay) c.client.close();
@@ -326,8 +335,7 @@ export class ConnectionServer {
     plan?.announce?.(n);
     if (plan?.launchFailed) plan.launchFailed(n, err);
     else log.drop(`${unableToRun(request.program)}: ${errorText(err)}`);
-    c.relay?.client.destroy();
-    c.client.close();
+    closeClient(c);
     this.ended(n, EXIT_DROPPED);
     this.served();
   }
@@ -384,6 +392,12 @@ export class ConnectionServer {
     this.relaying.delete(pid);
     this.ended(pid, status);
   }
+}
+
+/** Close a connection that gets no program: its TLS session too, if one was made for it. */
+function closeClient(c: Connection): void {
+  c.relay?.client.destroy();
+  c.client.close();
 }
 
 interface RelayEnding {

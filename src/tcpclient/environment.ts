@@ -22,7 +22,19 @@ export interface EnvironmentOptions {
   readonly infoTimeoutSeconds: number;
   /** -6: IPv6 form (PROTO=TCP6) even for an IPv4 connection. */
   readonly ipv6Form?: boolean;
+  /** The variables' names: tcpclient's by default. */
+  readonly names?: ClientVariableNames;
 }
+
+/** PROTO's values and the prefixes each variable is set under (in this order). */
+export interface ClientVariableNames {
+  readonly proto4: string;
+  readonly proto6: string;
+  /** `TCP` for tcpclient; `SSL`, or `SSL` and `TCP` (-e) for sslclient */
+  readonly prefixes: readonly string[];
+}
+
+export const TCPCLIENT_NAMES: ClientVariableNames = { proto4: 'TCP', proto6: 'TCP6', prefixes: ['TCP'] };
 
 /** The lookups the environment needs (DNS PTR, ident); injectable for tests. */
 export interface Lookups {
@@ -61,18 +73,22 @@ export async function connectionEnvironment(
   connected: (remoteIp: string) => void,
 ): Promise<EnvChanges> {
   const ipv6Form = opts.ipv6Form ?? false;
+  const names = opts.names ?? TCPCLIENT_NAMES;
   const local = shown(ends.localIp, ipv6Form);
   const remote = shown(ends.remoteIp, ipv6Form);
   const env = new EnvChanges();
+  const put = (name: string, value: string | null) => {
+    for (const prefix of names.prefixes) env.put(prefix + name, value);
+  };
   // the C variant decides by the local address alone (an IPv4 socket's peer is IPv4 too)
-  env.set('PROTO', local.ipv4 && !ipv6Form ? 'TCP' : 'TCP6');
-  env.set('TCPLOCALPORT', String(ends.localPort));
-  env.set('TCPLOCALIP', local.text);
-  env.put('TCPLOCALHOST', opts.localName ?? (await hostVariable(lookups, local.text)));
-  env.set('TCPREMOTEPORT', String(ends.remotePort));
-  env.set('TCPREMOTEIP', remote.text);
+  env.set('PROTO', local.ipv4 && !ipv6Form ? names.proto4 : names.proto6);
+  put('LOCALPORT', String(ends.localPort));
+  put('LOCALIP', local.text);
+  put('LOCALHOST', opts.localName ?? (await hostVariable(lookups, local.text)));
+  put('REMOTEPORT', String(ends.remotePort));
+  put('REMOTEIP', remote.text);
   connected(remote.text);
-  env.put('TCPREMOTEHOST', opts.remoteHost ? await hostVariable(lookups, remote.text) : null);
+  put('REMOTEHOST', opts.remoteHost ? await hostVariable(lookups, remote.text) : null);
   const info = opts.remoteInfo
     ? await lookups.remoteInfo({
         localIp: ends.localIp,
@@ -82,6 +98,6 @@ export async function connectionEnvironment(
         timeoutMs: Math.min(opts.infoTimeoutSeconds * 1000, MAX_TIMER_MS),
       })
     : null;
-  env.put('TCPREMOTEINFO', info);
+  put('REMOTEINFO', info);
   return env;
 }

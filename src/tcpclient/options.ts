@@ -11,7 +11,8 @@ import { HeaderVersion, parseHeaderVersion } from '../proxy/send';
 export const TCPCLIENT_USAGE =
   'tcpclient [ -hHrRdDqQv ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] host port program';
 
-export interface ClientOptions {
+/** What tcpclient and sslclient read alike: where and how to connect, what to look up. */
+export interface ConnectOptions {
   /** -i: dotted IPv4 or IPv6 text; null when not given (or `::`): any. */
   localIp: LocalIp;
   localPort: number;
@@ -32,8 +33,62 @@ export interface ClientOptions {
   ipv6Form: boolean;
   /** -I: interface for scoped (link-local) IPv6 addresses. */
   interfaceName: string | null;
+}
+
+export interface ClientOptions extends ConnectOptions {
   /** -P 1|2: send a PROXY header of this version first (not in 0.88). */
   proxyHeader: HeaderVersion | null;
+}
+
+/** tcpclient's defaults (sslclient's differ in -D). */
+export function defaultConnectOptions(): ConnectOptions {
+  return {
+    localIp: null,
+    localPort: 0,
+    connectTimeouts: [2, 58],
+    remoteHost: true,
+    remoteInfo: true,
+    infoTimeout: 26,
+    delay: true,
+    verbosity: 1,
+    ipv4Only: false,
+    ipv6Form: false,
+    interfaceName: null,
+  };
+}
+
+/**
+ * One option letter tcpclient and sslclient read alike: true when taken, false for a letter it
+ * does not know, 'usage' for an -i that does not scan (0.88 calls usage() right there, while the
+ * usage line can still be printed).
+ */
+export function applyConnectLetter(o: ConnectOptions, letter: string, arg = ''): boolean | 'usage' {
+  switch (letter) {
+    case 'd': o.delay = true; break;
+    case 'D': o.delay = false; break;
+    case 'v': o.verbosity = 2; break;
+    case 'q': o.verbosity = 0; break;
+    case 'Q': o.verbosity = 1; break;
+    case 'h': o.remoteHost = true; break;
+    case 'H': o.remoteHost = false; break;
+    case 'r': o.remoteInfo = true; break;
+    case 'R': o.remoteInfo = false; break;
+    case 'l': o.localName = arg; break;
+    case 'p': o.localPort = scanNumber(arg, 16); break;
+    case 't': o.infoTimeout = scanNumber(arg); break;
+    case 'T': o.connectTimeouts = scanConnectTimeouts(arg); break;
+    case '4': o.ipv4Only = true; break;
+    case '6': o.ipv6Form = true; break;
+    case 'I': o.interfaceName = arg; break;
+    case 'i': {
+      const scanned = scanLocalIp(arg);
+      if (scanned === null) return 'usage';
+      o.localIp = scanned.ip;
+      break;
+    }
+    default: return false;
+  }
+  return true;
 }
 
 export type ParsedCommandLine =
@@ -56,53 +111,15 @@ export function scanConnectTimeouts(s: string): [number, number] {
 }
 
 export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
-  const options: ClientOptions = {
-    localIp: null,
-    localPort: 0,
-    connectTimeouts: [2, 58],
-    remoteHost: true,
-    remoteInfo: true,
-    infoTimeout: 26,
-    delay: true,
-    verbosity: 1,
-    ipv4Only: false,
-    ipv6Form: false,
-    interfaceName: null,
-    proxyHeader: null,
-  };
+  const options: ClientOptions = { ...defaultConnectOptions(), proxyHeader: null };
   const parsed = getopt(args, '46dDvqQhHrRi:p:t:T:l:I:P:');
   for (const { letter, arg = '' } of parsed.options) {
-    switch (letter) {
-      case 'd': options.delay = true; break;
-      case 'D': options.delay = false; break;
-      case 'v': options.verbosity = 2; break;
-      case 'q': options.verbosity = 0; break;
-      case 'Q': options.verbosity = 1; break;
-      case 'h': options.remoteHost = true; break;
-      case 'H': options.remoteHost = false; break;
-      case 'r': options.remoteInfo = true; break;
-      case 'R': options.remoteInfo = false; break;
-      case 'l': options.localName = arg; break;
-      case 'p': options.localPort = scanNumber(arg, 16); break;
-      case 't': options.infoTimeout = scanNumber(arg); break;
-      case 'T': options.connectTimeouts = scanConnectTimeouts(arg); break;
-      case '4': options.ipv4Only = true; break;
-      case '6': options.ipv6Form = true; break;
-      case 'I': options.interfaceName = arg; break;
-      case 'P': {
-        const version = parseHeaderVersion(arg);
-        if (version === null) return { kind: 'usage', verbosity: 1 };
-        options.proxyHeader = version;
-        break;
-      }
-      case 'i': {
-        const scanned = scanLocalIp(arg);
-        // 0.88 calls usage() right here, while the usage line can still be printed
-        if (scanned === null) return { kind: 'usage', verbosity: 1 };
-        options.localIp = scanned.ip;
-        break;
-      }
-    }
+    const taken = applyConnectLetter(options, letter, arg);
+    if (taken === 'usage') return { kind: 'usage', verbosity: 1 };
+    if (taken || letter !== 'P') continue;
+    const version = parseHeaderVersion(arg);
+    if (version === null) return { kind: 'usage', verbosity: 1 };
+    options.proxyHeader = version;
   }
   if (parsed.problem) return { kind: 'getopt', problem: parsed.problem };
   return { kind: 'ok', options, operands: parsed.operands };

@@ -1,0 +1,112 @@
+// The TLS handshake step of a server (sslserver, tcpserver -s): after the rules and limits, so that
+// denied clients, scanners and failed handshakes never cost a process; bounded by -T. Node's
+// TLSSocket wraps the accepted socket's own TCP handle (no JS stream in between); once the session
+// is up the program starts on pipes and the server relays (src/server/relay.ts).
+import type { Socket } from 'node:net';
+import { SecureContext, TLSSocket } from 'node:tls';
+import { Connection, Drop, relayOf, Step } from '../server/connection';
+import { HandshakeTimeout, handshakeFailureText } from './failure';
+import { releaseWhenPeerGone } from './peer-gone';
+import { sessionEnvironment } from './session';
+
+/** Refused clients handshaken at once to be told DIEMSG; more are closed without it. */
+export const MAX_REFUSAL_HANDSHAKES = 64;
+
+/** The server's side of TLS over an accepted socket; the handshake starts on the next tick. */
+function serverTls(socket: Socket, context: SecureContext): TLSSocket {
+  // TLSSocket takes half-open from the socket it wraps: the client's close_notify or end of file
+  // must end only the program's input, its output still goes out
+  socket.allowHalfOpen = true;
+  return new TLSSocket(socket, { isServer: true, secureContext: context });
+}
+
+/** Accept TLS on a connected socket within `timeoutMs`; rejects with the reason otherwise. */
+export function acceptTls(socket: Socket, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+  const tls = serverTls(socket, context);
+  releaseWhenPeerGone(tls, fd);
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown): void => {
+      clearTimeout(timer);
+      tls.removeListener('secure', secured);
+      tls.on('error', () => {});
+      tls.destroy();
+      reject(err);
+    };
+    const secured = (): void => {
+      clearTimeout(timer);
+      tls.removeListener('error', fail);
+      tls.removeListener('close', closed);
+      tls.removeListener('end', closed);
+      // later errors (a reset mid-session) are the relay's to see
+      tls.on('error', () => {});
+      resolve(tls);
+    };
+    const closed = (): void => fail(Object.assign(new Error('closed before the handshake'), { code: 'ECONNRESET' }));
+    const timer = setTimeout(() => fail(new HandshakeTimeout()), timeoutMs);
+    tls.once('secure', secured);
+    tls.once('error', fail);
+    tls.once('close', closed);
+    // half-open keeps the socket after the client's end of file: mid-handshake that is the end
+    tls.once('end', closed);
+  });
+}
+
+export interface HandshakeSettings {
+  readonly context: SecureContext;
+  /** -T, ms */
+  readonly timeoutMs: number;
+  /** -w, ms: the relay closes a connection idle this long */
+  readonly idleMs: number;
+  /** -s: the SSL_* variables for the program */
+  readonly sslEnvironment: boolean;
+  /** the drop reason for a failed handshake, given OpenSSL's or the socket's reason */
+  readonly failure: (reason: string) => string;
+}
+
+/** Wait for the writes the handshake queued (TLS 1.3 session tickets) so the session is complete. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The step. An admitted client gets its session (or the connection is dropped, its `ok` line
+ * logged first, as ucspi-ssl logs it); a refused one with a DIEMSG gets a session for the message
+ * only, so a TLS client can read it (a line in clear would be a broken handshake to it).
+ */
+export function handshakeStep(s: HandshakeSettings): Step {
+  let refusing = 0;
+  const refuse = (c: Connection): void => {
+    const refusal = c.refusal;
+    if (!refusal || refusal.dieMsg === '') return;
+    if (refusing >= MAX_REFUSAL_HANDSHAKES) {
+      c.refusal = { ...refusal, dieMsg: '' };
+      return;
+    }
+    // not waited for: the refusal holds no -c slot. DIEMSG written now goes out once the session
+    // is up, and the closer's bound on a refused client's time covers the handshake too
+    const tls = serverTls(c.socket, s.context);
+    refusing++;
+    tls.on('error', () => {});
+    tls.once('close', () => refusing--);
+    c.refusal = { ...refusal, via: tls };
+  };
+  return async (c) => {
+    if (c.deny) return refuse(c);
+    let tls: TLSSocket;
+    try {
+      tls = await acceptTls(c.socket, s.context, s.timeoutMs);
+    } catch (err) {
+      throw new Drop(s.failure(handshakeFailureText(err)), true);
+    }
+    const cipher = tls.getCipher();
+    c.tls = { protocol: tls.getProtocol() ?? '', cipher: cipher?.name ?? '' };
+    const plan = relayOf(c);
+    plan.client = tls;
+    plan.idleMs = s.idleMs;
+    if (s.sslEnvironment) {
+      await settled();
+      for (const [name, value] of sessionEnvironment(tls, 'SERVER')) c.env.set(name, value);
+    }
+  };
+}

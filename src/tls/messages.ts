@@ -1,0 +1,50 @@
+// The TLS programs' messages, byte for byte where the originals have them: ucspi-ssl 0.95b's
+// sslserver and sslclient, and the ssl20020705 patch's tcpserver.
+import type { LogFlavour } from '../server/log';
+
+/** Why a TLS context could not be made. */
+export type ContextFailure = 'context' | 'chain' | 'cert' | 'key' | 'mismatch' | 'ca' | 'dh' | 'ciphers';
+
+// 0.95b on OpenSSL 3 never reaches its own "key does not match certificate": OpenSSL refuses the
+// key first, and it says "unable to load key" (sslclient: "key pair")
+export const SSLSERVER_CONTEXT_FAILURES: Record<ContextFailure, string> = {
+  context: 'unable to create SSL context',
+  chain: 'unable to load certificate chain file',
+  cert: 'unable to load certificate',
+  key: 'unable to load key',
+  mismatch: 'unable to load key',
+  ca: 'unable to load CA list',
+  dh: 'unable to set DH/RSA parameters',
+  ciphers: 'unable to set cipher list',
+};
+
+export const SSLCLIENT_CONTEXT_FAILURES: Record<ContextFailure, string> = {
+  ...SSLSERVER_CONTEXT_FAILURES,
+  key: 'unable to load key pair',
+  mismatch: 'unable to load key pair',
+};
+
+// the patch loads the key, then the certificate, from one file
+export const PATCH_CONTEXT_FAILURES: Record<ContextFailure, string> = {
+  ...SSLSERVER_CONTEXT_FAILURES,
+  key: 'unable to load RSA private key',
+  mismatch: 'unable to load certificate',
+};
+
+export const SSLSERVER_LOG: LogFlavour = { dropping: 'dropping SSL connection', keepColons: true, tlsAccept: 'bare' };
+export const SSLSERVER_LOG_DETAILS: LogFlavour = { ...SSLSERVER_LOG, tlsAccept: 'details' };
+
+/** `dropping SSL connection, unable to accept SSL: <reason>` */
+export const sslserverHandshakeFailure = (reason: string): string => `unable to accept SSL: ${reason}`;
+/** the patch's `dropping connection, unable to accept SSL connection`, with the reason */
+export const patchHandshakeFailure = (reason: string): string => `unable to accept SSL connection: ${reason}`;
+
+export const PASSWORD_TOO_LONG = 'password too long';
+export const READ_PASSWORD = 'unable to read password';
+
+// sslclient's checks of the server, after the handshake
+export const NO_SERVER_CERTIFICATE = 'no server certificate';
+export const UNVERIFIED_SERVER = 'missing credentials (CA) or unable to validate server certificate';
+export const serverNameMismatch = (host: string): string => `server hostname does not match certificate: ${host}`;
+/** `sslclient: fatal: unable to SSL connect: <reason>` */
+export const sslConnectFailure = (reason: string): string => `unable to SSL connect: ${reason}`;
