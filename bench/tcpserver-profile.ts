@@ -85,7 +85,8 @@ async function main(): Promise<void> {
     const args = ['-1', ...(options.includes('-v') ? [] : ['-q']), '-R', '-H', '-l', 'localhost', '-c', '100', '-b', '256', ...options, '127.0.0.1', '0', ...program];
     const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim() };
     const log = openSync(join(dir, 'log'), 'w');
-    const server = spawn(OURS, args, { stdio: ['ignore', 'pipe', log], env });
+    // in the temporary directory: V8 writes its isolate-*.log beside --perf-basic-prof's map
+    const server = spawn(OURS, args, { stdio: ['ignore', 'pipe', log], env, cwd: dir });
     const port = await new Promise<number>((resolve) => server.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
     const pid = server.pid!;
     await load(port, Number(clients), 500);
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
     await new Promise((r) => perf.on('exit', r));
     server.kill('SIGTERM');
     const script = spawnSync('perf', ['script', '-i', data, '-F', 'tid,ip,sym'], { encoding: 'latin1', maxBuffer: 1 << 30 }).stdout;
+    rmSync(`/tmp/perf-${pid}.map`, { force: true });
     const counts = new Map<string, number>();
     let total = 0;
     for (const frames of samples(script)) {
