@@ -7,6 +7,7 @@
 //   npm run build && node dist/bench/tcpserver.js quick                          (a smoke check, ~1 min)
 //   npm run build && node dist/bench/tcpserver.js [seconds] limits               (ours, limits off vs on)
 //   TCPSERVER_UNDER_TEST=/other/tree/bin/tcpserver node dist/bench/tcpserver.js ...  (another build as ours)
+//   TCPSERVER_BASELINE=/other/tree/bin/tcpserver node dist/bench/tcpserver.js ...    (against it, not C)
 //
 // The program is a static one-line program (compiled here with `cc -static` when a C compiler is
 // there, else /bin/echo), so that the children cost little next to the servers. Each point starts
@@ -25,7 +26,9 @@ import { rulesText } from './tcprules';
 const ROOT = join(__dirname, '..', '..');
 // another build's bin/tcpserver (a before/after comparison), or this one's
 const OURS = process.env.TCPSERVER_UNDER_TEST ?? join(ROOT, 'bin', 'tcpserver');
-const C = '/usr/bin/tcpserver';
+// what ours is measured against: the C tcpserver, or another build of ours (before and after a change)
+const C = process.env.TCPSERVER_BASELINE ?? '/usr/bin/tcpserver';
+const THEM = process.env.TCPSERVER_BASELINE ? 'baseline' : 'C';
 const C_TCPRULES = '/usr/bin/tcprules';
 
 interface Server {
@@ -244,7 +247,7 @@ async function measure(args: string[], clients: number, connections: number, std
 function table(points: Point[]): string {
   const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const rows = [
-    '| point | C conn/s | ours conn/s | ratio | C p50 ms | ours p50 ms | C p99 ms | ours p99 ms | p99 ratio | C CPU µs/conn | ours CPU µs/conn | CPU ratio |',
+    `| point | ${THEM} conn/s | ours conn/s | ratio | ${THEM} p50 ms | ours p50 ms | ${THEM} p99 ms | ours p99 ms | p99 ratio | ${THEM} CPU µs/conn | ours CPU µs/conn | CPU ratio |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { config, clients, c, ours } of points) {
@@ -261,7 +264,7 @@ function table(points: Point[]): string {
 }
 
 function childrenTable(points: Point[]): string {
-  const rows = ['| point | C programs CPU µs/conn | ours programs CPU µs/conn |', '|---|---|---|'];
+  const rows = [`| point | ${THEM} programs CPU µs/conn | ours programs CPU µs/conn |`, '|---|---|---|'];
   for (const { config, clients, c, ours } of points) {
     rows.push(`| ${config}, ${clients} | ${((c.childMs * 1000) / c.count).toFixed(0)} | ${((ours.childMs * 1000) / ours.count).toFixed(0)} |`);
   }
@@ -299,7 +302,7 @@ async function main(quick: boolean, connections: number): Promise<void> {
       }
     }
     console.log(
-      `tcpserver against C, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${connections} connections per point ` +
+      `tcpserver against ${THEM === 'C' ? 'C' : C}, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${connections} connections per point ` +
         `(half C, half ours, alternating), program ${program.length === 1 ? 'a static one-line `hello` (cc -static)' : `\`${program.join(' ')}\``}, ${base.join(' ')}; load average ${loadBefore} at the start, ` +
         `${loadavg()[0].toFixed(2)} at the end\n`,
     );
@@ -308,7 +311,7 @@ async function main(quick: boolean, connections: number): Promise<void> {
     console.log(childrenTable(points));
     if (quick) return;
 
-    const rows = ['| measure | C tcpserver | ucspi-ts | ratio (ours/C) |', '|---|---|---|---|'];
+    const rows = [`| measure | ${THEM} | ucspi-ts | ratio (ours/${THEM}) |`, '|---|---|---|---|'];
     const echo = ['-q', '127.0.0.1', '0', 'cat'];
     const c = await start(C, echo);
     const o = await start(OURS, echo);
