@@ -76,13 +76,13 @@ async function signed(
   keyArgs: string[],
   subject: string,
   ext: string,
-  how: { days?: string; ca?: string } = {},
+  how: { days?: string; ca?: string; caDir?: string } = {},
 ): Promise<Credentials> {
   await openssl(dir, 'req', '-newkey', ...keyArgs, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
   writeFileSync(join(dir, `${name}.ext`), ext);
   // a serial each (one serial file shared by certificates signed at once would be a race)
   const serial = `0x${randomBytes(15).toString('hex')}`;
-  const ca = how.ca ?? 'ca';
+  const ca = join(how.caDir ?? dir, how.ca ?? 'ca');
   // -days -1: expired since yesterday
   await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', serial, '-out', `${name}.pem`, '-days', how.days ?? '2', '-extfile', `${name}.ext`);
   return credentials(dir, name);
@@ -120,6 +120,15 @@ export async function makePki(dir: string): Promise<TestPki> {
   const encryptedKey = join(dir, 'rsa.encrypted.key');
   await openssl(dir, 'pkey', '-in', 'rsa.key', '-aes256', '-passout', `pass:${password}`, '-out', encryptedKey);
   return { dir, ca: join(dir, 'ca.pem'), rsa, ecdsa, encryptedKey, password, client, other, stranger: credentials(dir, 'stranger') };
+}
+
+/**
+ * A server certificate the test CA signs for `names` (DNS names; the first is also the CN), ECDSA
+ * P-256, in `dir` as `<file>.pem` and `<file>.key` (an existing pair is replaced: a renewal).
+ */
+export function makeServerCertificate(pki: TestPki, file: string, names: readonly string[], dir = pki.dir): Promise<Credentials> {
+  const ext = `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`;
+  return signed(dir, file, ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], `/CN=${names[0]}`, ext, { caDir: pki.dir });
 }
 
 /** Client certificates for sslserver's -m and -z, beyond TestPki's `client` (all ECDSA P-256). */
