@@ -105,6 +105,28 @@ async function greeting(ip: string, ca?: string): Promise<string> {
   }
 }
 
+/**
+ * Runs a copied service's run script and checks it serves: the greeting as nobody with its limit,
+ * the status socket, the server's -v lines on stdout (2>&1), -c from control/concurrencyincoming.
+ */
+async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'sslserver', ca?: string): Promise<void> {
+  const proc = spawn(join(dir, 'run'), [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
+  children.add(proc);
+  let log = '';
+  proc.stdout.on('data', (d) => (log += d));
+  proc.stderr.on('data', (d) => (log += d));
+  try {
+    const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(await greeting(ip, ca), `220 mail.example.test ESMTP uid=${nobody} 5`);
+    assert.ok(statSync(join(dir, 'status')).isSocket(), 'TCPSERVERSTATUS=./status');
+    for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(log, new RegExp(`^${server}: status: 0/7$`, 'm'));
+    assert.match(log, new RegExp(`^${server}: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
+  } finally {
+    proc.kill('SIGTERM');
+  }
+}
+
 describe('examples', () => {
   it('every script parses (sh -n)', () => {
     const scripts = runScripts();
@@ -121,21 +143,7 @@ describe('examples', () => {
     it(`${name}: the SMTP run script serves, with its rules, limits, ids and status socket`, { skip: need(...tools) }, async () => {
       const ip = randomLoopbackIp();
       const { dir } = serviceCopy(name, ip);
-      const proc = spawn(join(dir, 'run'), [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
-      children.add(proc);
-      let log = '';
-      proc.stdout.on('data', (d) => (log += d));
-      proc.stderr.on('data', (d) => (log += d));
-      try {
-        const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
-        assert.equal(await greeting(ip), `220 mail.example.test ESMTP uid=${nobody} 5`);
-        assert.ok(statSync(join(dir, 'status')).isSocket(), 'TCPSERVERSTATUS=./status');
-        for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.match(log, /^tcpserver: status: 0\/7$/m, 'tcpserver -v on stdout (2>&1), -c from control/concurrencyincoming');
-        assert.match(log, new RegExp(`^tcpserver: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
-      } finally {
-        proc.kill('SIGTERM');
-      }
+      await serviceServes(dir, ip, 'tcpserver');
       // and its log script, as nobody instead of qmaill, logs what it is given with a stamp
       const logDir = join(dir, 'log');
       const logRun = join(logDir, 'run');
@@ -157,21 +165,7 @@ describe('examples', () => {
     const text = readFileSync(run, 'utf8');
     assert.ok(text.includes('/etc/ssl/mail/fullchain.pem') && text.includes('/etc/ssl/mail/privkey.pem'), 'the run script names its certificate and key');
     writeFileSync(run, text.replace('/etc/ssl/mail/fullchain.pem', pki.rsa.cert).replace('/etc/ssl/mail/privkey.pem', pki.rsa.key));
-    const proc = spawn(run, [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
-    children.add(proc);
-    let log = '';
-    proc.stdout.on('data', (d) => (log += d));
-    proc.stderr.on('data', (d) => (log += d));
-    try {
-      const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
-      assert.equal(await greeting(ip, pki.ca), `220 mail.example.test ESMTP uid=${nobody} 5`);
-      assert.ok(statSync(join(dir, 'status')).isSocket(), 'TCPSERVERSTATUS=./status');
-      for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(log, /^sslserver: status: 0\/7$/m);
-      assert.match(log, new RegExp(`^sslserver: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
-    } finally {
-      proc.kill('SIGTERM');
-    }
+    await serviceServes(dir, ip, 'sslserver', pki.ca);
   });
 
   it('systemd: the unit passes systemd-analyze verify, with KillMode=process', { skip: need('systemd-analyze') }, () => {
