@@ -2,21 +2,25 @@
 // environment with -e, -s, both and neither for IPv4 and IPv6 clients, the -v lines, and the messages
 // and exit codes of start-up failures and of clients that talk garbage or never finish the handshake.
 // Compared modulo pids and ports, and modulo what the C one gets wrong by its README (SSLCTLFD,
-// SSLREADFD and SSLWRITEFD exported without -n) or cannot say (its OpenSSL error text for a failed
+// SSLREADFD and SSLWRITEFD exported without -n), modulo what only ours has (SSL_TLS_SNI_SERVERNAME),
+// or what it cannot say (its OpenSSL error text for a failed
 // handshake is the number of SSL_get_error, "error:00000001:lib(0)::reason(1)").
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { DnsTestServer } from './support/dns-server';
+import { randomLoopbackIp } from './support/loopback';
 import { ours, run } from './support/programs';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
-import { cSsl, cSslserverEnv, makeTestPki, NEED_OPENSSL, NEED_UCSPI_SSL, TestPki, tlsExchange } from './support/tls';
+import { ClientPki, cSsl, cSslserverEnv, makeClientPki, makeTestPki, NEED_OPENSSL, NEED_UCSPI_SSL, TestPki, tlsExchange } from './support/tls';
 
 const DIR = tempDir();
 const SKIP = NEED_OPENSSL || NEED_UCSPI_SSL;
 const pkiReady = SKIP ? null : makeTestPki();
 let pki: TestPki;
+let clients: ClientPki;
 
 const IMPLEMENTATIONS = [
   ['ours', () => ours('sslserver')],
@@ -36,6 +40,8 @@ function programEnv(out: Buffer): Map<string, string> {
     const name = entry.slice(0, eq);
     let value = entry.slice(eq + 1);
     if (!/^(PROTO|SSL|TCP)/.test(name) || /^SSL(CTL|READ|WRITE)FD$/.test(name) || /^SSL_CERT_(FILE|DIR)$/.test(name)) continue;
+    // ours only: the name the client asked for by SNI (test/sslserver-sni.test.ts)
+    if (name === 'SSL_TLS_SNI_SERVERNAME') continue;
     if (/PORT$/.test(name)) value = 'PORT';
     if (name === 'SSL_SESSION_ID') value = value.replace(/^[0-9a-f]{64}$/, 'ID');
     if (name === 'SSL_VERSION_LIBRARY') value = value.replace(/^OpenSSL 3\..*/, 'OpenSSL 3');
@@ -65,6 +71,7 @@ async function both<T>(f: (bin: string, name: string) => Promise<T>): Promise<[T
 describe('sslserver next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
   before(async () => {
     pki = (await pkiReady) as TestPki;
+    clients = await makeClientPki(pki);
   });
 
   for (const flags of [[], ['-e'], ['-s'], ['-e', '-s']]) {
@@ -155,4 +162,52 @@ describe('sslserver next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
       assert.ok(mine.includes('sslserver: end PID status 28416'));
     });
   }
+
+  describe('client certificates (-m, -z)', () => {
+    // the client's name client.example leads to another address, and its certificate names client.example by its CN
+    const SERVER_IP = randomLoopbackIp();
+    const LIAR = randomLoopbackIp();
+    let dns: DnsTestServer;
+    before(async () => {
+      dns = await DnsTestServer.start({
+        [`${LIAR.split('.').reverse().join('.')}.in-addr.arpa`]: { PTR: ['other.example'] },
+        'other.example': { A: ['10.9.9.9'] },
+      });
+    });
+    after(async () => {
+      await dns?.close();
+    });
+    const ccEnv = () => env({ CAFILE: pki.ca, CCAFILE: pki.ca });
+
+    it('-m -s: the same SSL_CLIENT_* for a certificate under an intermediate CA, chain included', async () => {
+      const [mine, theirs] = await both(async (bin) => {
+        const s = await startServer(bin, ['-1', '-m', '-s', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'env', '-0'], { env: ccEnv() });
+        const x = await tlsExchange(s.port, { ca: pki.ca, cert: clients.intermediate });
+        await s.stop();
+        return programEnv(x.data);
+      });
+      assert.deepEqual(Object.fromEntries(mine), Object.fromEntries(theirs));
+      assert.equal(mine.get('SSL_CLIENT_I_DN'), '/CN=ucspi-ts test sub CA');
+      assert.ok(mine.has('SSL_CLIENT_CERT_CHAIN_0'));
+    });
+
+    for (const [what, flags, extra] of [
+      ['no certificate asked for (no CCAFILE)', ['-m', '-H'], { CCAFILE: '' }],
+      ['a certificate that does not name the client with -z', ['-z', '-h'], {}],
+      ['a certificate that does not name the client\'s address with -z -p (its name does not lead back)', ['-z', '-h', '-p'], {}],
+    ] as const) {
+      it(`drops a client with ${what}: the same lines`, async () => {
+        const [mine, theirs] = await both(async (bin) => {
+          const s = await startServer(bin, ['-1', '-v', ...flags, '-R', '-l', 'L', SERVER_IP, '0', 'echo', 'hi'], { env: { ...ccEnv(), ...dns.env(), ...extra } });
+          const x = await tlsExchange(s.port, { host: SERVER_IP, localAddress: LIAR, ca: pki.ca, cert: pki.client });
+          assert.equal(x.data.toString(), '');
+          await s.waitForLine(/ end \d+ status /);
+          await s.stop();
+          return normalLines(s.lines());
+        });
+        assert.deepEqual(mine, theirs);
+        assert.ok(mine.includes('sslserver: end PID status 28416'));
+      });
+    }
+  });
 });

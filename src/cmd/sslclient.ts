@@ -10,7 +10,7 @@ import { portForOperand } from '../services';
 import { parseSslClientArgs, SSLCLIENT_USAGE } from '../sslclient/options';
 import { endAs, runProgram } from '../sslclient/program';
 import { connectTls, serverProblem } from '../sslclient/secure';
-import { connectionEnds, connectToHost, describeConnection } from '../tcpclient/open';
+import { connectionEnds, connectToHost, describeConnection, sendProxyHeader } from '../tcpclient/open';
 import { makeContext } from '../tls/context';
 import { handshakeFailureText } from '../tls/failure';
 import { PASSWORD_TOO_LONG, READ_PASSWORD, SSLCLIENT_CONTEXT_FAILURES, sslConnectFailure } from '../tls/messages';
@@ -43,6 +43,7 @@ export async function main(): Promise<void> {
 
   const socket = await connectToHost(diag, o, host, port);
   const ends = connectionEnds(diag, socket);
+  if (o.proxyHeader !== null) await sendProxyHeader(diag, socket, o.proxyHeader, ends);
   const env = await describeConnection(diag, ends, o, { proto4: 'SSL', proto6: 'SSL6', prefixes: o.tcpEnvironment ? ['SSL', 'TCP'] : ['SSL'] });
 
   const made = makeContext({

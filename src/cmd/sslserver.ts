@@ -25,7 +25,6 @@ export async function main(): Promise<void> {
     // silently serving TLS at once to a program that expects STARTTLS, or without the client
     // certificates asked for, would be worse than not starting
     if (options.delayedTls) diag.fatal('-n (UCSPI-TLS, TLS when the program asks) is not supported yet', EXIT_USAGE);
-    if (options.clientCertificates !== 'none') diag.fatal('-z and -m (client certificates) are not supported yet', EXIT_USAGE);
   }
   await runServer({
     diag,

@@ -1,25 +1,15 @@
 // tcpclient: connect to host:port, set the TCP* environment, run the program with the connection on
 // fds 6 and 7 (0.88 semantics, IPv6 as Debian's ucspi-tcp-ipv6; see doc/tcpclient.md).
-import type { Socket } from 'node:net';
 import { basename } from 'node:path';
 import { getoptProblemMessage } from '../getopt';
 import { Diagnostics } from '../messages';
-import { programPath, rawArgs, rawEnv } from '../rawproc';
-import { headerToSend } from '../proxy/send';
+import { programPath, rawArgs } from '../rawproc';
 import { portForOperand } from '../services';
 import { thisHost } from '../tcpclient/address';
-import { connectionEnds, connectToHost, describeConnection } from '../tcpclient/open';
+import { connectionEnds, connectToHost, describeConnection, sendProxyHeader } from '../tcpclient/open';
 import { runProgramOnSocket } from '../tcpclient/handover';
 import { parseCommandLine, TCPCLIENT_USAGE } from '../tcpclient/options';
 import { rememberInheritedDescriptors } from '../inherited';
-
-/** The header goes out before the program runs, so it is the first thing the server reads. */
-async function sendProxyHeader(diag: Diagnostics, socket: Socket, header: Buffer | { problem: string }): Promise<void> {
-  if (!Buffer.isBuffer(header)) return diag.fatal(`unable to make PROXY header: ${header.problem}`);
-  await new Promise<void>((resolve) => {
-    socket.write(header, (err) => (err ? diag.fatalSys('unable to send PROXY header', err) : resolve()));
-  });
-}
 
 export async function main(): Promise<void> {
   rememberInheritedDescriptors();
@@ -45,7 +35,7 @@ export async function main(): Promise<void> {
   const socket = await connectToHost(diag, options, host, port);
   if (!options.delay) socket.setNoDelay(true);
   const ends = connectionEnds(diag, socket);
-  if (options.proxyHeader !== null) await sendProxyHeader(diag, socket, headerToSend(options.proxyHeader, rawEnv, ends));
+  if (options.proxyHeader !== null) await sendProxyHeader(diag, socket, options.proxyHeader, ends);
   const env = await describeConnection(diag, ends, options);
   runProgramOnSocket(diag, socket, program, env);
 }

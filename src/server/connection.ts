@@ -34,6 +34,8 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
   proxied: boolean;
   localHost: string | null;
   remoteHost: string | null;
+  /** -p found a name for the client that does not lead back to it (sslserver -z then names the address). */
+  remoteHostRefused?: boolean;
   remoteInfo: string | null;
   /** Environment edits for the program, in 0.88's order. */
   readonly env: EnvChanges;
@@ -127,15 +129,21 @@ async function remoteHostOf(c: Connection, o: ServerOptions): Promise<string | n
   if (!o.remoteHostLookup) return null;
   const name = await optional(nameForIp(c.remoteIp));
   if (!name) return null;
-  if (!o.paranoid) return name;
+  if (!o.paranoid || (await leadsBack(c, name))) return name;
+  c.remoteHostRefused = true;
+  return null;
+}
+
+/** -p: whether the addresses of `name` include the client's. */
+async function leadsBack(c: Connection, name: string): Promise<boolean> {
   if (!c.proto6) {
     const addresses = await optional(ip4ForName(name));
-    return addresses && addresses.includes(c.remoteIp) ? name : null;
+    return !!addresses && addresses.includes(c.remoteIp);
   }
   // IPv6: compare 16-byte addresses, AAAA records and mapped A records alike
   const want = parseIp6(c.remoteIp6);
   const addresses = await optional(ip6ForName(name));
-  return want && addresses && addresses.some((a) => parseIp6(a)?.equals(want)) ? name : null;
+  return !!want && !!addresses && addresses.some((a) => parseIp6(a)?.equals(want));
 }
 
 /** TCPLOCALHOST, TCPREMOTEHOST and TCPREMOTEINFO, looked up concurrently (none: at once). */

@@ -8,7 +8,7 @@ import { applyConnectLetter, ConnectOptions, defaultConnectOptions } from '../tc
 export const SSLCLIENT_USAGE =
   'sslclient [ -463hHrRdDqQveEsSnNxX ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] [ -a cafile ] [ -A cadir ] [ -c certfile ] [ -z ciphers ] [ -k keyfile ] [ -V verifydepth ] [ -w progtimeout ] host port program';
 
-const LETTERS = 'dDvqQhHrRi:p:t:T:l:a:A:c:z:k:V:346eEsSnN0xXw:I:';
+const LETTERS = 'dDvqQhHrRi:p:t:T:l:a:A:c:z:k:V:346eEsSnN0xXw:I:P:';
 
 export interface SslClientOptions extends ConnectOptions {
   /** -a, -A: what to trust; neither: Node's built-in roots */

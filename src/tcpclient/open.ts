@@ -5,6 +5,8 @@ import type { Socket } from 'node:net';
 import { errorText } from '../errstr';
 import type { Diagnostics } from '../messages';
 import type { EnvChanges } from '../pathexec';
+import { headerToSend, HeaderVersion } from '../proxy/send';
+import { rawEnv } from '../rawproc';
 import { addressesForHost } from './address';
 import { connectFirst } from './connect';
 import { ClientVariableNames, ConnectionEnds, connectionEnvironment, Lookups } from './environment';
@@ -47,6 +49,18 @@ export function connectionEnds(diag: Diagnostics, socket: Socket): ConnectionEnd
   if (!ends.localIp) diag.fatal('unable to get local address: not connected');
   if (!ends.remoteIp) diag.fatal('unable to get remote address: not connected');
   return ends;
+}
+
+/**
+ * -P: the PROXY header, written before anything else (before sslclient's handshake too), so it is
+ * the first thing the server reads.
+ */
+export async function sendProxyHeader(diag: Diagnostics, socket: Socket, version: HeaderVersion, ends: ConnectionEnds): Promise<void> {
+  const header = headerToSend(version, rawEnv, ends);
+  if (!Buffer.isBuffer(header)) return diag.fatal(`unable to make PROXY header: ${header.problem}`);
+  await new Promise<void>((resolve) => {
+    socket.write(header, (err) => (err ? diag.fatalSys('unable to send PROXY header', err) : resolve()));
+  });
 }
 
 /** The program's variables for the connection (tcpclient's names unless told). */

@@ -33,10 +33,7 @@ export interface ConnectOptions {
   ipv6Form: boolean;
   /** -I: interface for scoped (link-local) IPv6 addresses. */
   interfaceName: string | null;
-}
-
-export interface ClientOptions extends ConnectOptions {
-  /** -P 1|2: send a PROXY header of this version first (not in 0.88). */
+  /** -P 1|2: send a PROXY header of this version first (in neither 0.88 nor ucspi-ssl). */
   proxyHeader: HeaderVersion | null;
 }
 
@@ -54,13 +51,14 @@ export function defaultConnectOptions(): ConnectOptions {
     ipv4Only: false,
     ipv6Form: false,
     interfaceName: null,
+    proxyHeader: null,
   };
 }
 
 /**
  * One option letter tcpclient and sslclient read alike: true when taken, false for a letter it
  * does not know, 'usage' for an -i that does not scan (0.88 calls usage() right there, while the
- * usage line can still be printed).
+ * usage line can still be printed) or a -P version that is neither 1 nor 2.
  */
 export function applyConnectLetter(o: ConnectOptions, letter: string, arg = ''): boolean | 'usage' {
   switch (letter) {
@@ -86,13 +84,19 @@ export function applyConnectLetter(o: ConnectOptions, letter: string, arg = ''):
       o.localIp = scanned.ip;
       break;
     }
+    case 'P': {
+      const version = parseHeaderVersion(arg);
+      if (version === null) return 'usage';
+      o.proxyHeader = version;
+      break;
+    }
     default: return false;
   }
   return true;
 }
 
 export type ParsedCommandLine =
-  | { readonly kind: 'ok'; readonly options: ClientOptions; readonly operands: string[] }
+  | { readonly kind: 'ok'; readonly options: ConnectOptions; readonly operands: string[] }
   | { readonly kind: 'getopt'; readonly problem: GetoptProblem }
   | { readonly kind: 'usage'; readonly verbosity: number };
 
@@ -111,15 +115,10 @@ export function scanConnectTimeouts(s: string): [number, number] {
 }
 
 export function parseCommandLine(args: readonly string[]): ParsedCommandLine {
-  const options: ClientOptions = { ...defaultConnectOptions(), proxyHeader: null };
+  const options = defaultConnectOptions();
   const parsed = getopt(args, '46dDvqQhHrRi:p:t:T:l:I:P:');
   for (const { letter, arg = '' } of parsed.options) {
-    const taken = applyConnectLetter(options, letter, arg);
-    if (taken === 'usage') return { kind: 'usage', verbosity: 1 };
-    if (taken || letter !== 'P') continue;
-    const version = parseHeaderVersion(arg);
-    if (version === null) return { kind: 'usage', verbosity: 1 };
-    options.proxyHeader = version;
+    if (applyConnectLetter(options, letter, arg) === 'usage') return { kind: 'usage', verbosity: 1 };
   }
   if (parsed.problem) return { kind: 'getopt', problem: parsed.problem };
   return { kind: 'ok', options, operands: parsed.operands };

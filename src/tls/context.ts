@@ -40,7 +40,8 @@ export function pemCertificates(text: string): X509Certificate[] | null {
   }
 }
 
-function readText(path: string): string | null {
+/** A file's text (latin1), or null when it cannot be read. */
+export function readText(path: string): string | null {
   try {
     return readFileSync(path, 'latin1');
   } catch {

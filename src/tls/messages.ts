@@ -39,6 +39,21 @@ export const sslserverHandshakeFailure = (reason: string): string => `unable to 
 /** the patch's `dropping connection, unable to accept SSL connection`, with the reason */
 export const patchHandshakeFailure = (reason: string): string => `unable to accept SSL connection: ${reason}`;
 
+// sslserver's checks of a client certificate (-m, -z), after the handshake
+export const NO_CLIENT_CERTIFICATE = 'no client certificate';
+export const UNVERIFIED_CLIENT = 'missing credentials (CA) or unable to validate client certificate';
+export const clientNameMismatch = (host: string): string => `client hostname does not match certificate: ${host}`;
+/** CCAFILE that does not load (with -m or -z) */
+export const CLIENT_CA_FAILURE = 'unable to load client CA list';
+
+/** A certificate's name in messages: the default one has none, an SNI one is `for <name>`. */
+const forName = (name: string | null): string => (name === null ? '' : ` for ${name}`);
+/** At start-up: `sslserver: fatal: unable to load key for mail.example.org` */
+export const namedFailure = (failure: string, name: string | null): string => `${failure}${forName(name)}`;
+/** A renewed certificate that did not load: the one in use is kept. */
+export const reloadFailure = (failure: string, name: string | null): string =>
+  `unable to reload certificate${forName(name)}: ${failure}: keeping the one in use`;
+
 export const PASSWORD_TOO_LONG = 'password too long';
 export const READ_PASSWORD = 'unable to read password';
 

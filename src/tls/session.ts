@@ -1,6 +1,7 @@
 // The mod_ssl-style environment of a TLS session (`sslserver -s`, `sslclient -s`), as ucspi-ssl sets
 // it: the session (SSL_PROTOCOL, SSL_SESSION_ID, SSL_CIPHER, SSL_CIPHER_EXPORT/USEKEYSIZE/ALGKEYSIZE,
-// SSL_VERSION_INTERFACE/LIBRARY), then this side's certificate, then the peer's with its chain.
+// SSL_VERSION_INTERFACE/LIBRARY), then this side's certificate, then the peer's with its chain; a
+// server's ends with the name the client asked for by SNI.
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { certificateVariables, Variables } from './certificate';
@@ -49,11 +50,20 @@ function sessionVariables(tls: TLSSocket): Variables {
   ];
 }
 
+const peerChains = new WeakMap<TLSSocket, X509Certificate[]>();
+
 /**
  * The peer's certificates beyond its own as Node has them (the chain it sent, completed from our
- * trust store), the self-signed root left out: a server's own chain has no root either.
+ * trust store), the self-signed root left out: a server's own chain has no root either. Read once
+ * per session: on a server, Node gives the issuers only on the first asking.
  */
 export function peerChain(tls: TLSSocket): X509Certificate[] {
+  let chain = peerChains.get(tls);
+  if (!chain) peerChains.set(tls, (chain = readPeerChain(tls)));
+  return [...chain];
+}
+
+function readPeerChain(tls: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   let cert = tls.getPeerCertificate(true);
   const seen = new Set<string>();
@@ -82,5 +92,8 @@ export function sessionEnvironment(tls: TLSSocket, self: 'SERVER' | 'CLIENT'): V
     if (self === 'CLIENT') chain.unshift(peer);
     vars.push(...certificateVariables(`SSL_${self === 'SERVER' ? 'CLIENT' : 'SERVER'}`, peer, chain));
   }
+  // the name the client asked for (SNI), as s6-networking and mod_ssl name it; not in ucspi-ssl
+  const servername = (tls as TLSSocket & { servername?: string | false }).servername;
+  if (self === 'SERVER' && servername) vars.push(['SSL_TLS_SNI_SERVERNAME', servername]);
   return vars;
 }

@@ -4,21 +4,26 @@
 import { accessSync, constants } from 'node:fs';
 import type { Diagnostics } from '../messages';
 import type { SecureParts } from '../server/run';
-import { ContextSettings, makeContext } from './context';
+import { scanNumber } from '../scan';
+import type { ClientCheck } from './client-certificate';
+import { ContextSettings, makeContext, pemCertificates, readText } from './context';
 import { sslEnvironment } from './environment';
 import { handshakeStep } from './handshake';
 import {
+  CLIENT_CA_FAILURE,
   ContextFailure,
+  namedFailure,
   PASSWORD_TOO_LONG,
   PATCH_CONTEXT_FAILURES,
   patchHandshakeFailure,
   READ_PASSWORD,
+  reloadFailure,
   SSLSERVER_CONTEXT_FAILURES,
   sslserverHandshakeFailure,
 } from './messages';
 import type { PasswordResult } from './password';
+import { CertificateFiles, namedCertificates, ServedCertificate, ServerCertificates } from './server-certificates';
 import type { SslServerOptions } from './sslserver-options';
-import type { SecureContext } from 'node:tls';
 
 /** The patch has no handshake timeout; a client that never finishes must not hold its -c slot for ever. */
 export const PATCH_HANDSHAKE_SECONDS = 26;
@@ -41,13 +46,41 @@ function readable(path: string): boolean {
   }
 }
 
-function contextOrDie(diag: Diagnostics, settings: ContextSettings, failures: Record<ContextFailure, string>): SecureContext {
-  const made = makeContext(settings);
-  if ('failure' in made) return diag.fatal(failures[made.failure]);
-  return made.context;
+/** The first context of a certificate, or the original's fatal message (with the SNI name, if any). */
+function servedOrDie(
+  diag: Diagnostics,
+  name: string | null,
+  files: CertificateFiles,
+  shared: ContextSettings,
+  failures: Record<ContextFailure, string>,
+): ServedCertificate {
+  const made = makeContext({ ...shared, ...files });
+  if ('failure' in made) return diag.fatal(namedFailure(failures[made.failure], name));
+  const reloadFailed = (n: string | null, failure: ContextFailure) => diag.warn(reloadFailure(failures[failure], n));
+  return new ServedCertificate(name, files, shared, reloadFailed, made.context);
 }
 
-/** sslserver's TLS: CERTFILE, KEYFILE, CERTCHAINFILE, CAFILE, CADIR, DHFILE, CIPHERS; -v lists them. */
+/** The client certificate settings: -m/-z with CCAFILE (`-` turns them off, as in ucspi-ssl), VERIFYDEPTH. */
+function clientCertificates(diag: Diagnostics, o: SslServerOptions, get: (name: string) => string | null, caList: boolean) {
+  const ccaFile = get('CCAFILE');
+  const mode = ccaFile === '-' ? 'none' : o.clientCertificates;
+  const asked = mode === 'none' ? null : ccaFile;
+  // the list is read to be checked; the names a client is sent are those of CAFILE and CADIR (Node
+  // has no list of its own for them)
+  if (asked !== null) {
+    const text = readText(asked);
+    if (text === null || !pemCertificates(text)) diag.fatal(CLIENT_CA_FAILURE);
+  }
+  const depth = get('VERIFYDEPTH');
+  const clientCheck: ClientCheck = { mode, verifyDepth: depth === null ? 1 : scanNumber(depth, 32), trusting: caList };
+  // without CCAFILE ucspi-ssl asks for no certificate, and every client is then without one
+  return { clientCheck, requestCert: asked !== null, ccaFile: asked };
+}
+
+/**
+ * sslserver's TLS: CERTFILE, KEYFILE, CERTCHAINFILE, CAFILE, CADIR, CCAFILE, VERIFYDEPTH, DHFILE,
+ * CIPHERS, and `CERTFILE:name`/`KEYFILE:name` for SNI; -v lists them.
+ */
 export function sslserverSecure(
   diag: Diagnostics,
   o: SslServerOptions,
@@ -57,32 +90,38 @@ export function sslserverSecure(
     if (password && 'error' in password) diag.fatalSys(READ_PASSWORD, password.error);
     if (password && 'tooLong' in password) diag.fatal(PASSWORD_TOO_LONG);
     const get = (name: string) => variable(environ, name);
-    const settings: ContextSettings = {
-      chainFile: get('CERTCHAINFILE'),
-      certFile: get('CERTFILE'),
-      keyFile: get('KEYFILE'),
+    const shared: ContextSettings = {
       password: password && 'password' in password ? password.password : null,
       caFile: get('CAFILE'),
+      caDir: get('CADIR'),
       dhFile: get('DHFILE'),
       ciphers: get('CIPHERS'),
     };
+    const files: CertificateFiles = { chainFile: get('CERTCHAINFILE'), certFile: get('CERTFILE'), keyFile: get('KEYFILE') };
     // no compiled-in default certificate to fall back on: without one every handshake would fail
-    if (!settings.chainFile && !settings.certFile) diag.fatal(SSLSERVER_CONTEXT_FAILURES.cert);
-    const context = contextOrDie(diag, settings, SSLSERVER_CONTEXT_FAILURES);
+    if (!files.chainFile && !files.certFile) diag.fatal(SSLSERVER_CONTEXT_FAILURES.cert);
+    const fallback = servedOrDie(diag, null, files, shared, SSLSERVER_CONTEXT_FAILURES);
+    const { named, orphanKeys } = namedCertificates(environ);
+    if (orphanKeys.length > 0) diag.fatal(namedFailure(SSLSERVER_CONTEXT_FAILURES.cert, orphanKeys[0]));
+    const byName = named.map((n) => servedOrDie(diag, n.name, n.files, shared, SSLSERVER_CONTEXT_FAILURES));
+    const clients = clientCertificates(diag, o, get, !!(shared.caFile || shared.caDir));
     if (diag.verbosity >= 2) {
       const pid = process.pid;
       // 0.95b's start-up lines; its DH line ends with a length of temporary RSA keys, long gone
-      diag.line(`sslserver: cafile ${pid} ${settings.caFile ?? ''}`);
-      diag.line(`sslserver: ccafile ${pid} `);
-      diag.line(`sslserver: cadir ${pid} ${get('CADIR') ?? ''}`);
-      diag.line(`sslserver: chainfile ${pid} ${settings.chainFile ?? ''}`);
-      diag.line(`sslserver: cert ${pid} ${settings.certFile ?? ''}`);
-      diag.line(`sslserver: key ${pid} ${settings.keyFile ?? ''}`);
-      diag.line(`sslserver: param ${pid} ${settings.dhFile ?? ''} 1024`);
+      diag.line(`sslserver: cafile ${pid} ${shared.caFile ?? ''}`);
+      diag.line(`sslserver: ccafile ${pid} ${clients.ccaFile ?? ''}`);
+      diag.line(`sslserver: cadir ${pid} ${shared.caDir ?? ''}`);
+      diag.line(`sslserver: chainfile ${pid} ${files.chainFile ?? ''}`);
+      diag.line(`sslserver: cert ${pid} ${files.certFile ?? ''}`);
+      diag.line(`sslserver: key ${pid} ${files.keyFile ?? ''}`);
+      diag.line(`sslserver: param ${pid} ${shared.dhFile ?? ''} 1024`);
+      for (const n of named) diag.line(`sslserver: sni ${pid} ${n.name} ${n.files.certFile} ${n.files.keyFile ?? ''}`);
     }
     return {
       handshake: handshakeStep({
-        context,
+        certificates: new ServerCertificates(fallback, byName),
+        requestCert: clients.requestCert,
+        clientCheck: clients.clientCheck,
         timeoutMs: o.handshakeTimeout * 1000,
         idleMs: o.idleTimeout * 1000,
         sslEnvironment: o.sslEnvironment,
@@ -98,10 +137,10 @@ export function patchSecure(diag: Diagnostics, certFile: string): () => SecurePa
   return () => {
     // the patch reads the key first: a file it cannot read fails there
     if (!readable(certFile)) diag.fatal(PATCH_CONTEXT_FAILURES.key);
-    const context = contextOrDie(diag, { certFile, keyFile: certFile }, PATCH_CONTEXT_FAILURES);
+    const certificate = servedOrDie(diag, null, { certFile, keyFile: certFile }, {}, PATCH_CONTEXT_FAILURES);
     return {
       handshake: handshakeStep({
-        context,
+        certificates: new ServerCertificates(certificate),
         timeoutMs: PATCH_HANDSHAKE_SECONDS * 1000,
         idleMs: PATCH_IDLE_SECONDS * 1000,
         sslEnvironment: false,

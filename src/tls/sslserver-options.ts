@@ -4,13 +4,12 @@
 import { getopt } from '../getopt';
 import { applyServerLetter, defaultServerOptions, ServerArgs, ServerOptions } from '../server/options';
 import { scanNumber } from '../scan';
+import type { ClientCertificates } from './client-certificate';
 
 export const SSLSERVER_USAGE =
   'sslserver [ -1346UXpPhHrRoOdDqQvVIeEsSnNmzZ ] [ -c limit ] [ -x rules.cdb ] [ -B banner ] [ -g gid ] [ -u uid ] [ -b backlog ] [ -l localname ] [ -t timeout ] [ -I interface ] [ -T ssltimeout ] [ -w progtimeout ] host port program';
 
 const LETTERS = '1346dDvVqQhHrRUXx:t:T:u:g:l:b:B:c:C:I:pPoOEeSsw:nNzZm';
-
-export type ClientCertificates = 'none' | 'mail' | 'host';
 
 export interface SslServerOptions extends ServerOptions {
   /** -V: the `ssl <pid> accept` line names the protocol and cipher */

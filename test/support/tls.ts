@@ -70,12 +70,21 @@ async function openssl(cwd: string, ...args: string[]): Promise<void> {
   await run('openssl', args, { cwd });
 }
 
-async function signed(dir: string, name: string, keyArgs: string[], subject: string, ext: string): Promise<Credentials> {
+async function signed(
+  dir: string,
+  name: string,
+  keyArgs: string[],
+  subject: string,
+  ext: string,
+  how: { days?: string; ca?: string; caDir?: string } = {},
+): Promise<Credentials> {
   await openssl(dir, 'req', '-newkey', ...keyArgs, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
   writeFileSync(join(dir, `${name}.ext`), ext);
   // a serial each (one serial file shared by certificates signed at once would be a race)
   const serial = `0x${randomBytes(15).toString('hex')}`;
-  await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', serial, '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  const ca = join(how.caDir ?? dir, how.ca ?? 'ca');
+  // -days -1: expired since yesterday
+  await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', serial, '-out', `${name}.pem`, '-days', how.days ?? '2', '-extfile', `${name}.ext`);
   return credentials(dir, name);
 }
 
@@ -113,8 +122,52 @@ export async function makePki(dir: string): Promise<TestPki> {
   return { dir, ca: join(dir, 'ca.pem'), rsa, ecdsa, encryptedKey, password, client, other, stranger: credentials(dir, 'stranger') };
 }
 
+/**
+ * A server certificate the test CA signs for `names` (DNS names; the first is also the CN), ECDSA
+ * P-256, in `dir` as `<file>.pem` and `<file>.key` (an existing pair is replaced: a renewal).
+ */
+export function makeServerCertificate(pki: TestPki, file: string, names: readonly string[], dir = pki.dir): Promise<Credentials> {
+  const ext = `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`;
+  return signed(dir, file, ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], `/CN=${names[0]}`, ext, { caDir: pki.dir });
+}
+
+/** Client certificates for sslserver's -m and -z, beyond TestPki's `client` (all ECDSA P-256). */
+export interface ClientPki {
+  /** signed by the test CA, dNSName client.example and honest.example, CN someone.example */
+  readonly named: Credentials;
+  /** signed by the test CA, expired yesterday */
+  readonly expired: Credentials;
+  /** signed by a CA nobody trusts */
+  readonly foreign: Credentials;
+  /** signed by an intermediate CA the test CA signed; the file holds the intermediate after it */
+  readonly intermediate: Credentials;
+}
+
+/** The client certificates of ClientPki, in the directory of `pki` (its CA signing). */
+export async function makeClientPki(pki: TestPki): Promise<ClientPki> {
+  const dir = pki.dir;
+  const ec = ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const clientExt = 'extendedKeyUsage=clientAuth\n';
+  await openssl(dir, 'req', '-x509', '-newkey', ...ec, '-nodes', '-keyout', 'foreign-ca.key', '-out', 'foreign-ca.pem', '-days', '2', '-subj', '/CN=foreign CA');
+  await openssl(dir, 'req', '-newkey', ...ec, '-nodes', '-keyout', 'sub-ca.key', '-out', 'sub-ca.csr', '-subj', '/CN=ucspi-ts test sub CA');
+  writeFileSync(join(dir, 'sub-ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n');
+  await openssl(dir, 'x509', '-req', '-in', 'sub-ca.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '0x51', '-out', 'sub-ca.pem', '-days', '2', '-extfile', 'sub-ca.ext');
+  const [named, expired, foreign, intermediate] = await Promise.all([
+    signed(dir, 'named', ec, '/CN=someone.example', `${clientExt}subjectAltName=DNS:client.example,DNS:Honest.Example\n`),
+    signed(dir, 'expired', ec, '/CN=client.example', clientExt, { days: '-1' }),
+    signed(dir, 'foreign', ec, '/CN=client.example', clientExt, { ca: 'foreign-ca' }),
+    signed(dir, 'intermediate', ec, '/CN=client.example', clientExt, { ca: 'sub-ca' }),
+  ]);
+  writeFileSync(intermediate.cert, readFileSync(intermediate.cert, 'latin1') + readFileSync(join(dir, 'sub-ca.pem'), 'latin1'), 'latin1');
+  return { named, expired, foreign, intermediate };
+}
+
 export interface TlsExchangeOptions {
   readonly host?: string;
+  /** the name sent by SNI (default localhost; null: none) */
+  readonly servername?: string | null;
+  /** a client certificate to present */
+  readonly cert?: Credentials;
   readonly localAddress?: string;
   readonly send?: string | Buffer;
   /**
@@ -134,6 +187,8 @@ export interface TlsExchange {
   readonly data: Buffer;
   readonly protocol: string | null;
   readonly cipher: string | null;
+  /** the server's certificate's subject CN */
+  readonly serverName: string | null;
   /** how it ended: a clean close, or the error's code */
   readonly ending: string;
 }
@@ -150,12 +205,15 @@ export function tlsExchange(port: number, o: TlsExchangeOptions = {}): Promise<T
       ...({ localAddress: o.localAddress, allowHalfOpen: true } as object),
       ca,
       rejectUnauthorized: ca !== undefined,
-      servername: 'localhost',
+      servername: o.servername === null ? undefined : (o.servername ?? 'localhost'),
+      cert: o.cert ? readFileSync(o.cert.cert) : undefined,
+      key: o.cert ? readFileSync(o.cert.key) : undefined,
       minVersion: o.version,
       maxVersion: o.version,
     });
     let protocol: string | null = null;
     let cipher: string | null = null;
+    let serverName: string | null = null;
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`no close from the server within ${o.timeoutMs ?? 15_000} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`));
@@ -163,6 +221,7 @@ export function tlsExchange(port: number, o: TlsExchangeOptions = {}): Promise<T
     s.on('secureConnect', () => {
       protocol = s.getProtocol();
       cipher = s.getCipher()?.name ?? null;
+      serverName = String(s.getPeerCertificate()?.subject?.CN ?? '') || null;
       if (o.send !== undefined) s.write(o.send);
       if (o.end ?? true) s.end();
     });
@@ -173,7 +232,7 @@ export function tlsExchange(port: number, o: TlsExchangeOptions = {}): Promise<T
     s.on('error', (e: NodeJS.ErrnoException) => (ending = e.code ?? e.message));
     s.on('close', () => {
       clearTimeout(timer);
-      resolve({ data: Buffer.concat(chunks), protocol, cipher, ending });
+      resolve({ data: Buffer.concat(chunks), protocol, cipher, serverName, ending });
     });
   });
 }
