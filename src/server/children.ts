@@ -1,9 +1,16 @@
 // Starting the program for a connection and learning when it ends.
 //
-// With FFI: posix_spawn on libuv's thread pool (vfork + exec, the event loop never waits), the
+// With FFI: posix_spawn on libuv's thread pool (vfork + exec, the event loop never waits), or on the
+// loop's own thread when nothing else is waiting (cheaper, but the loop waits for the exec), the
 // socket dup2'ed onto fds 0 and 1 in the child, and a SIGCHLD reaper that peeks at exited children
 // (waitid WNOWAIT) and reaps only its own, so child_process's children are left to libuv and each
 // exit costs O(1). Without FFI: child_process.spawn, which forks the whole Node process.
+//
+// Where to spawn was measured (issue 14, bench/spawn-cost.ts, bench/RESULTS.md): a spawner thread of
+// our own (worker_threads) costs more than koffi's hand-off (postMessage both ways); a second Node
+// process would carry V8's threads and the same spawn cost plus its own 40 MB; a small C spawner
+// would be a second native artefact next to koffi; a smaller thread pool serializes the spawns
+// (each holds its thread for the exec) and caps the rate. So: koffi, one call per spawn.
 import { ChildProcess, spawn as nodeSpawn, StdioOptions } from 'node:child_process';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
