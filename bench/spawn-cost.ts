@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CStringCache, libc, spawnAsync, spawnNow, SpawnPlan } from '../src/ffi';
+import { CStringCache, Libc, libc, spawnAsync, spawnNow, SpawnPlan } from '../src/ffi';
 
 const N = Number(process.argv[2] ?? 3000);
 
@@ -57,12 +57,16 @@ function row(name: string, cpu: number, wall: number): string {
   return `| ${name} | ${cpu.toFixed(0)} | ${wall.toFixed(0)} |`;
 }
 
-async function nodeLoop(how: 'now' | 'async', program: string): Promise<[number, number]> {
+/** What every Node spawner here needs: libc, this process's environment and the plan to spawn. */
+function setUp(program: string): { lib: Libc; environ: string[]; strings: CStringCache; plan: SpawnPlan } {
   const lib = libc();
   if (!lib) throw new Error('no FFI');
   const environ = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-  const strings = new CStringCache(environ);
-  const plan: SpawnPlan = { path: program, argv: [program], env: environ, moves: [] };
+  return { lib, environ, strings: new CStringCache(environ), plan: { path: program, argv: [program], env: environ, moves: [] } };
+}
+
+async function nodeLoop(how: 'now' | 'async', program: string): Promise<[number, number]> {
+  const { lib, strings, plan } = setUp(program);
   const start = process.cpuUsage();
   let wall = 0;
   for (let i = 0; i < N; i++) {
@@ -85,11 +89,8 @@ parentPort.on('message', (plan) => parentPort.postMessage(ffi.spawnNow(lib, plan
 `;
 
 async function workerLoop(program: string, inFlight: number): Promise<[number, number]> {
-  const lib = libc();
-  if (!lib) throw new Error('no FFI');
-  const environ = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+  const { lib, environ, plan } = setUp(program);
   const worker = new Worker(WORKER, { eval: true, workerData: { ffi: require.resolve('../src/ffi'), environ } });
-  const plan: SpawnPlan = { path: program, argv: [program], env: environ, moves: [] };
   await new Promise((resolve) => worker.once('online', resolve));
   const start = process.cpuUsage();
   const t = performance.now();
@@ -110,11 +111,7 @@ async function workerLoop(program: string, inFlight: number): Promise<[number, n
 }
 
 async function asyncPipelined(program: string, inFlight: number): Promise<[number, number]> {
-  const lib = libc();
-  if (!lib) throw new Error('no FFI');
-  const environ = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-  const strings = new CStringCache(environ);
-  const plan: SpawnPlan = { path: program, argv: [program], env: environ, moves: [] };
+  const { lib, strings, plan } = setUp(program);
   const start = process.cpuUsage();
   const t = performance.now();
   let sent = 0;
