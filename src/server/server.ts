@@ -10,7 +10,7 @@ import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
 import { acceptedConnection, Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
-import type { Launcher, PipedProgram, ProgramRequest } from './children';
+import type { Launcher, LaunchRequest, PipedProgram, ProgramRequest } from './children';
 import { limitsStep, ServerLimits } from './limits';
 import { ProxySettings, proxyStep } from './proxy';
 import type { Listener } from './listener';
@@ -292,13 +292,7 @@ export class ConnectionServer {
     try {
       started = c.relay
         ? this.launchRelayed(request, c.relay)
-        : this.parts.launcher.launch({
-            ...request,
-            fd: c.fd,
-            get socket() {
-              return c.socket;
-            },
-          });
+        : this.parts.launcher.launch(new OnItsSocket(request, c));
     } catch (err) {
       return this.launchFailed(c, request, err);
     }
@@ -395,6 +389,33 @@ export class ConnectionServer {
 }
 
 /** Close a connection that gets no program: its TLS session too, if one was made for it. */
+/**
+ * The program on the connection's own socket, the net.Socket made only if the launcher asks for it
+ * (child_process). A class for its getter's sake, as AcceptedConnection (connection.ts).
+ */
+class OnItsSocket implements LaunchRequest {
+  readonly program: string;
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+  readonly idle: boolean | undefined;
+  readonly fd: number;
+
+  constructor(
+    request: ProgramRequest,
+    private readonly c: Connection,
+  ) {
+    this.program = request.program;
+    this.argv = request.argv;
+    this.env = request.env;
+    this.idle = request.idle;
+    this.fd = c.fd;
+  }
+
+  get socket(): Socket {
+    return this.c.socket;
+  }
+}
+
 function closeClient(c: Connection): void {
   c.relay?.client.destroy();
   c.client.close();
