@@ -393,7 +393,7 @@ export class ConnectionServer {
  * The program on the connection's own socket, the net.Socket made only if the launcher asks for it
  * (child_process). A class for its getter's sake, as AcceptedConnection (connection.ts).
  */
-class OnItsSocket implements LaunchRequest {
+export class OnItsSocket implements LaunchRequest {
   readonly program: string;
   readonly argv: readonly string[];
   readonly env: readonly string[];
