@@ -10,6 +10,8 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFi
 import { join } from 'node:path';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { before, describe, it } from 'node:test';
+import * as fc from 'fast-check';
+import { namedCertificates, ServedCertificate, ServerCertificates } from '../src/tls/server-certificates';
 import { ours, run } from './support/programs';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
@@ -388,5 +390,66 @@ describe('tcpserver -s certificate renewal', { skip: NEED_OPENSSL }, () => {
     assert.equal((await served(s.port, 'other.example')).fingerprint, fingerprint(first.cert));
     writeFileSync(file, readFileSync(second.combined));
     assert.equal((await served(s.port, 'mail.example.org')).fingerprint, fingerprint(second.cert));
+    assert.ok(!s.lines().some((l) => / reload /.test(l)), "tcpserver's -v lines stay 0.88's");
+    // and its signals too: SIGHUP ends it as it ends 0.88
+    s.proc.kill('SIGHUP');
+    assert.deepEqual(await s.exited, { code: null, signal: 'SIGHUP' });
+  });
+});
+
+describe('the certificates by name (src/tls/server-certificates.ts)', () => {
+  it('reads CERTFILE:name and KEYFILE:name: any case, a trailing dot dropped, empty values none, the first of a name wins', () => {
+    const { named, orphanKeys } = namedCertificates([
+      'CERTFILE=/d.pem',
+      'CERTFILE:Mail.Example.ORG.=/m.pem',
+      'KEYFILE:mail.example.org=/m.key',
+      'CERTFILE:mail.example.org=/later.pem',
+      'CERTFILE:*.example.com=/w.pem',
+      'CERTFILE:empty.example=',
+      'CERTFILE:=/nameless.pem',
+      'CERTFILE:.=/dot.pem',
+      'KEYFILE:lonely.example=/l.key',
+      'KEYFILE:empty.example=/e.key',
+      'OTHER:x.example=/o.pem',
+    ]);
+    assert.deepEqual(named, [
+      { name: 'mail.example.org', files: { certFile: '/m.pem', keyFile: '/m.key' } },
+      { name: '*.example.com', files: { certFile: '/w.pem', keyFile: null } },
+    ]);
+    assert.deepEqual(orphanKeys, ['lonely.example', 'empty.example']);
+  });
+
+  const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
+  const domain = fc.array(label, { minLength: 1, maxLength: 4 }).map((l) => l.join('.'));
+  /** The name in a random case, with a trailing dot or not: what a client may send. */
+  const asSent = (name: string, upper: boolean[], dot: boolean) =>
+    [...name].map((ch, i) => (upper[i % upper.length] ? ch.toUpperCase() : ch)).join('') + (dot ? '.' : '');
+  const certificates = (names: string[]) => {
+    const served = (name: string | null) => ({ name }) as unknown as ServedCertificate;
+    return new ServerCertificates(served(null), names.map(served));
+  };
+
+  it('a wildcard covers every name one label below its domain, in any case, and nothing else', () => {
+    fc.assert(
+      fc.property(label, domain, label, fc.array(fc.boolean(), { minLength: 1 }), fc.boolean(), (first, d, deeper, upper, dot) => {
+        const c = certificates([`*.${d}`]);
+        assert.equal(c.forName(asSent(`${first}.${d}`, upper, dot)).name, `*.${d}`);
+        assert.equal(c.forName(asSent(d, upper, dot)).name, null, 'the domain itself');
+        assert.equal(c.forName(asSent(`${deeper}.${first}.${d}`, upper, dot)).name, null, 'two labels deep');
+        assert.equal(c.forName(asSent(`${first}${d}`, upper, dot)).name, null, 'a name ending in the domain');
+      }),
+    );
+  });
+
+  it('an exact name wins over a wildcard; unknown names get the default', () => {
+    fc.assert(
+      fc.property(label, label, domain, fc.array(fc.boolean(), { minLength: 1 }), (a, b, d, upper) => {
+        fc.pre(a !== b);
+        const c = certificates([`*.${d}`, `${a}.${d}`]);
+        assert.equal(c.forName(asSent(`${a}.${d}`, upper, false)).name, `${a}.${d}`);
+        assert.equal(c.forName(asSent(`${b}.${d}`, upper, false)).name, `*.${d}`);
+        assert.equal(c.forName(asSent(`${a}.${b}.invalid`, upper, false)).name, null);
+      }),
+    );
   });
 });

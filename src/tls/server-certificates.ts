@@ -16,10 +16,15 @@ export interface CertificateFiles {
   readonly keyFile?: string | null;
 }
 
-/** One SNI entry from the environment: the name as given (lower case), its files. */
+/** One SNI entry from the environment: the name as given (lower case, no trailing dot), its files. */
 export interface NamedCertificate {
   readonly name: string;
   readonly files: CertificateFiles;
+}
+
+/** A server name as certificates are looked up by: any case, a trailing dot allowed. */
+export function serverNameKey(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
 }
 
 const CERT_PREFIX = 'CERTFILE:';
@@ -37,14 +42,11 @@ export function namedCertificates(environ: readonly string[]): { named: NamedCer
     const eq = e.indexOf('=');
     if (eq < 0 || eq === e.length - 1) continue;
     const name = e.slice(0, eq);
-    const value = e.slice(eq + 1);
-    if (name.startsWith(CERT_PREFIX) && name.length > CERT_PREFIX.length) {
-      const host = name.slice(CERT_PREFIX.length).toLowerCase();
-      if (!certs.has(host)) certs.set(host, value);
-    } else if (name.startsWith(KEY_PREFIX) && name.length > KEY_PREFIX.length) {
-      const host = name.slice(KEY_PREFIX.length).toLowerCase();
-      if (!keys.has(host)) keys.set(host, value);
-    }
+    const table = name.startsWith(CERT_PREFIX) ? certs : name.startsWith(KEY_PREFIX) ? keys : null;
+    if (table === null) continue;
+    const host = serverNameKey(name.slice(name.indexOf(':') + 1));
+    // the first of a name wins, as getenv finds it
+    if (host !== '' && !table.has(host)) table.set(host, e.slice(eq + 1));
   }
   const named = [...certs].map(([name, certFile]) => ({ name, files: { certFile, keyFile: keys.get(name) ?? null } }));
   return { named, orphanKeys: [...keys.keys()].filter((name) => !certs.has(name)) };
@@ -166,7 +168,7 @@ export class ServerCertificates {
 
   /** The certificate for a name a client asked for (any case, a trailing dot allowed). */
   forName(servername: string): ServedCertificate {
-    const name = servername.toLowerCase().replace(/\.$/, '');
+    const name = serverNameKey(servername);
     const exact = this.exact.get(name);
     if (exact) return exact;
     const dot = name.indexOf('.');
