@@ -112,7 +112,12 @@ async function main(): Promise<void> {
     ['ours, default only', ours, base],
   ];
   // the C sslserver loads RSA keys only
-  if (UCSPI_SSL) kinds.push(['C sslserver (no SNI, RSA)', join(UCSPI_SSL, 'bin', 'sslserver'), { CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, ...cSslserverEnv() }]);
+  if (UCSPI_SSL)
+    kinds.push([
+      'C sslserver (no SNI, RSA)',
+      join(UCSPI_SSL, 'bin', 'sslserver'),
+      { CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, ...cSslserverEnv() },
+    ]);
   else console.log('the C sslserver is not in shared/peers/ucspi-ssl: its column is missing');
   kinds.push(['ours, default only, RSA', ours, { CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key }]);
 
