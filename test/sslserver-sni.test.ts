@@ -368,6 +368,36 @@ describe('sslserver certificate renewal', { skip: NEED_OPENSSL }, () => {
     assert.equal(s.proc.exitCode, null, 'still running');
     assert.equal(s.proc.signalCode, null, 'still running');
   });
+  it('started with SIGHUP ignored (nohup), it stays ignored, for sslserver and its programs, as for 0.95b', async () => {
+    const s = await startServer(
+      'sh',
+      [
+        '-c',
+        'trap "" HUP; exec "$0" "$@"',
+        SSLSERVER,
+        '-1',
+        '-v',
+        '-R',
+        '-H',
+        '-l',
+        'L',
+        '127.0.0.1',
+        '0',
+        'sh',
+        '-c',
+        'grep SigIgn /proc/$$/status',
+      ],
+      { env: namedEnv() },
+    );
+    s.proc.kill('SIGHUP');
+    const x = await session(s.port, 'mail.example.org');
+    const text = await x.readUntil('\n');
+    x.tls.destroy();
+    const ignored = BigInt(`0x${/SigIgn:\s*([0-9a-f]+)/.exec(text)![1]}`);
+    assert.equal(ignored & 1n, 1n, 'SIGHUP ignored in the program');
+    assert.ok(!s.lines().some((l) => /^sslserver: reload /.test(l)), 'no reload');
+    assert.equal(s.proc.exitCode, null, 'still running');
+  });
 });
 
 describe('tcpserver -s certificate renewal', { skip: NEED_OPENSSL }, () => {

@@ -5,6 +5,7 @@ import { accessSync, constants } from 'node:fs';
 import type { Diagnostics } from '../messages';
 import type { SecureParts } from '../server/run';
 import { scanNumber } from '../scan';
+import { inheritedUnacted, SIGHUP } from '../signals';
 import type { ClientCheck } from './client-certificate';
 import { ContextSettings, pemCertificates, readText } from './context';
 import { sslEnvironment } from './environment';
@@ -90,6 +91,8 @@ function servedOrDie(
  * process of its own, go on; ours would all end.
  */
 function reloadOnHangup(certificates: ServerCertificates): void {
+  // inherited ignored (nohup) it stays ignored, as 0.95b's, and so it stays for the programs
+  if (inheritedUnacted(SIGHUP)) return;
   process.on('SIGHUP', () => {
     for (const c of certificates.all) c.reloadNow();
   });
