@@ -15,7 +15,7 @@ import { namedCertificates, ServedCertificate, ServerCertificates } from '../src
 import { ours, run } from './support/programs';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
-import { Credentials, makeServerCertificate, makeTestPki, NEED_OPENSSL, TestPki } from './support/tls';
+import { cSsl, cSslserverEnv, Credentials, makeServerCertificate, makeTestPki, NEED_OPENSSL, NEED_UCSPI_SSL, TestPki } from './support/tls';
 
 const SSLSERVER = ours('sslserver');
 const TCPSERVER = ours('tcpserver');
@@ -397,6 +397,38 @@ describe('sslserver certificate renewal', { skip: NEED_OPENSSL }, () => {
     assert.equal(ignored & 1n, 1n, 'SIGHUP ignored in the program');
     assert.ok(!s.lines().some((l) => /^sslserver: reload /.test(l)), 'no reload');
     assert.equal(s.proc.exitCode, null, 'still running');
+  });
+});
+
+describe('SIGHUP next to the C sslserver', { skip: NEED_OPENSSL || NEED_UCSPI_SSL }, () => {
+  before(async () => {
+    pki = (await pkiReady) as TestPki;
+  });
+
+  it('0.95b dies of it and its open connection goes on (a process of its own); ours lives and so does its connection', async () => {
+    const env = { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, ...cSslserverEnv() };
+    const servers = [
+      {
+        name: 'C',
+        s: await startServer(cSsl('sslserver'), ['-1', '-v', '-s', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...PROGRAM], { env }),
+      },
+      { name: 'ours', s: await sslserver(env) },
+    ];
+    const fates: Record<string, string> = {};
+    for (const { name, s } of servers) {
+      const open = await session(s.port, 'mail.example.org');
+      await open.readUntil('sni=');
+      s.proc.kill('SIGHUP');
+      if (name === 'C') fates[name] = (await s.exited).signal ?? 'exited';
+      else {
+        await s.waitForLines(/^sslserver: reload /, 1);
+        fates[name] = s.proc.exitCode === null ? 'lives' : 'exited';
+      }
+      open.tls.write(`${name} after SIGHUP\n`);
+      await open.readUntil(`${name} after SIGHUP\n`);
+      open.tls.end();
+    }
+    assert.deepEqual(fates, { C: 'SIGHUP', ours: 'lives' });
   });
 });
 
