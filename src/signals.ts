@@ -12,6 +12,7 @@ export interface InheritedSignals {
   readonly blocked: readonly number[];
 }
 
+export const SIGHUP = 1;
 const SIGKILL = 9;
 const SIGPIPE = 13;
 const SIGTERM = 15;
@@ -33,6 +34,11 @@ export function signalsOfMask(hex: string): number[] {
 export function parseShimSignals(text: string | undefined): InheritedSignals {
   const [ignored = '', blocked = ''] = (text ?? '').split(' ');
   return { ignored: signalsOfMask(ignored), blocked: signalsOfMask(blocked) };
+}
+
+/** Whether the server inherited `sig` ignored or blocked: 0.88 never acts on such a signal, nor do we. */
+export function inheritedUnacted(sig: number, inherited = parseShimSignals(shimSignalMasks())): boolean {
+  return inherited.ignored.includes(sig) || inherited.blocked.includes(sig);
 }
 
 /** tcpserver's programs, as 0.88's child leaves them: sig_uncatch of CHLD, TERM and PIPE, CHLD unblocked. */

@@ -53,6 +53,9 @@ export const namedFailure = (failure: string, name: string | null): string => `$
 /** A renewed certificate that did not load: the one in use is kept. */
 export const reloadFailure = (failure: string, name: string | null): string =>
   `unable to reload certificate${forName(name)}: ${failure}: keeping the one in use`;
+/** -v, a certificate read again: `sslserver: reload 4211 /etc/ssl/mail.pem /etc/ssl/mail.key for mail.example.org` */
+export const reloadLine = (program: string, pid: number, cert: string, key: string | null, name: string | null): string =>
+  `${program}: reload ${pid} ${cert} ${key ?? ''}${forName(name)}`;
 
 export const PASSWORD_TOO_LONG = 'password too long';
 export const READ_PASSWORD = 'unable to read password';

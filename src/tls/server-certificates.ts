@@ -16,10 +16,15 @@ export interface CertificateFiles {
   readonly keyFile?: string | null;
 }
 
-/** One SNI entry from the environment: the name as given (lower case), its files. */
+/** One SNI entry from the environment: the name as given (lower case, no trailing dot), its files. */
 export interface NamedCertificate {
   readonly name: string;
   readonly files: CertificateFiles;
+}
+
+/** A server name as certificates are looked up by: any case, a trailing dot allowed. */
+export function serverNameKey(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
 }
 
 const CERT_PREFIX = 'CERTFILE:';
@@ -37,74 +42,105 @@ export function namedCertificates(environ: readonly string[]): { named: NamedCer
     const eq = e.indexOf('=');
     if (eq < 0 || eq === e.length - 1) continue;
     const name = e.slice(0, eq);
-    const value = e.slice(eq + 1);
-    if (name.startsWith(CERT_PREFIX) && name.length > CERT_PREFIX.length) {
-      const host = name.slice(CERT_PREFIX.length).toLowerCase();
-      if (!certs.has(host)) certs.set(host, value);
-    } else if (name.startsWith(KEY_PREFIX) && name.length > KEY_PREFIX.length) {
-      const host = name.slice(KEY_PREFIX.length).toLowerCase();
-      if (!keys.has(host)) keys.set(host, value);
-    }
+    const table = name.startsWith(CERT_PREFIX) ? certs : name.startsWith(KEY_PREFIX) ? keys : null;
+    if (table === null) continue;
+    const host = serverNameKey(name.slice(name.indexOf(':') + 1));
+    // the first of a name wins, as getenv finds it
+    if (host !== '' && !table.has(host)) table.set(host, e.slice(eq + 1));
   }
   const named = [...certs].map(([name, certFile]) => ({ name, files: { certFile, keyFile: keys.get(name) ?? null } }));
   return { named, orphanKeys: [...keys.keys()].filter((name) => !certs.has(name)) };
 }
 
-/** What a file looks like now: a changed file (rewritten, or a symbolic link pointed elsewhere) looks different. */
+/**
+ * What a file looks like now: a changed file (rewritten, or a symbolic link pointed elsewhere) looks
+ * different. Plain numbers (the times in ms with their fraction): bigint stats cost twice as much.
+ */
 function fileSignature(path: string): string {
   try {
-    const st = statSync(path, { bigint: true });
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st === undefined ? 'none' : `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   } catch {
     return 'none';
   }
 }
 
+/** What a certificate tells as its files are read again. */
+export interface ReloadReport {
+  /** the files loaded: the certificate now served */
+  reloaded(c: ServedCertificate): void;
+  /** they did not: the one in use is kept */
+  failed(c: ServedCertificate, failure: ContextFailure): void;
+}
+
 /** One certificate as served: its context, made again when its files change. */
 export class ServedCertificate {
-  private signature: string;
-  private context: SecureContext;
   /** the signature of files that did not load: not tried again (nor told again) until they change */
   private failed = '';
 
-  constructor(
+  private constructor(
     /** the SNI name, or null for the default certificate */
     readonly name: string | null,
-    private readonly files: CertificateFiles,
+    readonly files: CertificateFiles,
     private readonly shared: ContextSettings,
-    private readonly reloadFailed: (name: string | null, failure: ContextFailure) => void,
-    first: SecureContext,
-  ) {
-    this.signature = this.look();
-    this.context = first;
-  }
+    private readonly report: ReloadReport,
+    private signature: string,
+    private context: SecureContext,
+  ) {}
 
-  private paths(): string[] {
-    const { chainFile, certFile, keyFile } = this.files;
-    const cert = chainFile ?? certFile;
-    return [cert, keyFile].filter((p): p is string => !!p);
-  }
-
-  private look(): string {
-    return this.paths().map(fileSignature).join('|');
+  /** The certificate as its files are now, or why they do not load. */
+  static load(
+    name: string | null,
+    files: CertificateFiles,
+    shared: ContextSettings,
+    report: ReloadReport,
+  ): ServedCertificate | { failure: ContextFailure } {
+    // looked at before reading: a change while they are read is seen at the next look
+    const signature = look(files);
+    const made = makeContext({ ...shared, ...files });
+    if ('failure' in made) return made;
+    return new ServedCertificate(name, files, shared, report, signature, made.context);
   }
 
   /** The context to use now: re-made first if the files changed since they were last read. */
   current(): SecureContext {
-    const now = this.look();
-    if (now === this.signature || now === this.failed) return this.context;
+    const now = look(this.files);
+    if (now !== this.signature && now !== this.failed) this.reload(now);
+    return this.context;
+  }
+
+  /** Read the files again whether they changed or not (SIGHUP), and say how it went. */
+  reloadNow(): void {
+    this.reload(look(this.files));
+  }
+
+  private reload(now: string): void {
     const made = makeContext({ ...this.shared, ...this.files });
     if ('context' in made) {
       this.signature = now;
       this.context = made.context;
       this.failed = '';
+      this.report.reloaded(this);
     } else {
       // tried again once the files change again: the rest of a renewal may still be on its way
       this.failed = now;
-      this.reloadFailed(this.name, made.failure);
+      this.report.failed(this, made.failure);
     }
-    return this.context;
   }
+}
+
+/** The certificate's file (or chain file) and its key file, null where there is none. */
+export function certificatePaths(files: CertificateFiles): { cert: string | null; key: string | null } {
+  return { cert: files.chainFile || files.certFile || null, key: files.keyFile || null };
+}
+
+/** What the files of a certificate look like now. */
+function look(files: CertificateFiles): string {
+  const { cert, key } = certificatePaths(files);
+  return [cert, key]
+    .filter((p): p is string => p !== null)
+    .map(fileSignature)
+    .join('|');
 }
 
 /** The default certificate and those chosen by SNI: exact names first, then `*.` wildcards one label deep. */
@@ -114,13 +150,18 @@ export class ServerCertificates {
 
   constructor(
     readonly fallback: ServedCertificate,
-    named: readonly ServedCertificate[] = [],
+    private readonly named: readonly ServedCertificate[] = [],
   ) {
     for (const c of named) {
       const name = c.name as string;
       if (name.startsWith('*.')) this.wildcards.set(name.slice(2), c);
       else this.exact.set(name, c);
     }
+  }
+
+  /** Every certificate, the default first, then the named ones as the environment gave them. */
+  get all(): ServedCertificate[] {
+    return [this.fallback, ...this.named];
   }
 
   /** Whether any name has a certificate of its own (then SNI is looked at). */
@@ -130,7 +171,7 @@ export class ServerCertificates {
 
   /** The certificate for a name a client asked for (any case, a trailing dot allowed). */
   forName(servername: string): ServedCertificate {
-    const name = servername.toLowerCase().replace(/\.$/, '');
+    const name = serverNameKey(servername);
     const exact = this.exact.get(name);
     if (exact) return exact;
     const dot = name.indexOf('.');

@@ -5,8 +5,9 @@ import { accessSync, constants } from 'node:fs';
 import type { Diagnostics } from '../messages';
 import type { SecureParts } from '../server/run';
 import { scanNumber } from '../scan';
+import { inheritedUnacted, SIGHUP } from '../signals';
 import type { ClientCheck } from './client-certificate';
-import { ContextSettings, makeContext, pemCertificates, readText } from './context';
+import { ContextSettings, pemCertificates, readText } from './context';
 import { sslEnvironment } from './environment';
 import { handshakeStep } from './handshake';
 import {
@@ -18,11 +19,19 @@ import {
   patchHandshakeFailure,
   READ_PASSWORD,
   reloadFailure,
+  reloadLine,
   SSLSERVER_CONTEXT_FAILURES,
   sslserverHandshakeFailure,
 } from './messages';
 import type { PasswordResult } from './password';
-import { CertificateFiles, namedCertificates, ServedCertificate, ServerCertificates } from './server-certificates';
+import {
+  certificatePaths,
+  CertificateFiles,
+  namedCertificates,
+  ReloadReport,
+  ServedCertificate,
+  ServerCertificates,
+} from './server-certificates';
 import type { SslServerOptions } from './sslserver-options';
 
 /** The patch has no handshake timeout; a client that never finishes must not hold its -c slot for ever. */
@@ -46,6 +55,21 @@ function readable(path: string): boolean {
   }
 }
 
+/**
+ * How a server tells its certificates' renewals: a failure is a warning; sslserver -v names each one
+ * read again (tcpserver -s keeps 0.88's -v lines).
+ */
+function reloadReport(diag: Diagnostics, failures: Record<ContextFailure, string>, announce: boolean): ReloadReport {
+  return {
+    reloaded: (c) => {
+      if (!announce || diag.verbosity < 2) return;
+      const { cert, key } = certificatePaths(c.files);
+      diag.line(reloadLine(diag.program, process.pid, cert ?? '', key, c.name));
+    },
+    failed: (c, failure) => diag.warn(reloadFailure(failures[failure], c.name)),
+  };
+}
+
 /** The first context of a certificate, or the original's fatal message (with the SNI name, if any). */
 function servedOrDie(
   diag: Diagnostics,
@@ -53,11 +77,25 @@ function servedOrDie(
   files: CertificateFiles,
   shared: ContextSettings,
   failures: Record<ContextFailure, string>,
+  announce = true,
 ): ServedCertificate {
-  const made = makeContext({ ...shared, ...files });
-  if ('failure' in made) return diag.fatal(namedFailure(failures[made.failure], name));
-  const reloadFailed = (n: string | null, failure: ContextFailure) => diag.warn(reloadFailure(failures[failure], n));
-  return new ServedCertificate(name, files, shared, reloadFailed, made.context);
+  const served = ServedCertificate.load(name, files, shared, reloadReport(diag, failures, announce));
+  if ('failure' in served) return diag.fatal(namedFailure(failures[served.failure], name));
+  return served;
+}
+
+/**
+ * SIGHUP reads every certificate again at once. Renewals need no signal (each handshake looks at the
+ * files first), but `svc -h`, `systemctl reload` or a renewal hook's `kill -HUP` must not kill a
+ * server whose TLS sessions live in its process: 0.95b dies of SIGHUP and its connections, each in a
+ * process of its own, go on; ours would all end.
+ */
+function reloadOnHangup(certificates: ServerCertificates): void {
+  // inherited ignored (nohup) it stays ignored, as 0.95b's, and so it stays for the programs
+  if (inheritedUnacted(SIGHUP)) return;
+  process.on('SIGHUP', () => {
+    for (const c of certificates.all) c.reloadNow();
+  });
 }
 
 /** The client certificate settings: -m/-z with CCAFILE (`-` turns them off, as in ucspi-ssl), VERIFYDEPTH. */
@@ -117,9 +155,11 @@ export function sslserverSecure(
       diag.line(`sslserver: param ${pid} ${shared.dhFile ?? ''} 1024`);
       for (const n of named) diag.line(`sslserver: sni ${pid} ${n.name} ${n.files.certFile} ${n.files.keyFile ?? ''}`);
     }
+    const certificates = new ServerCertificates(fallback, byName);
+    reloadOnHangup(certificates);
     return {
       handshake: handshakeStep({
-        certificates: new ServerCertificates(fallback, byName),
+        certificates,
         requestCert: clients.requestCert,
         clientCheck: clients.clientCheck,
         timeoutMs: o.handshakeTimeout * 1000,
@@ -137,7 +177,7 @@ export function patchSecure(diag: Diagnostics, certFile: string): () => SecurePa
   return () => {
     // the patch reads the key first: a file it cannot read fails there
     if (!readable(certFile)) diag.fatal(PATCH_CONTEXT_FAILURES.key);
-    const certificate = servedOrDie(diag, null, { certFile, keyFile: certFile }, {}, PATCH_CONTEXT_FAILURES);
+    const certificate = servedOrDie(diag, null, { certFile, keyFile: certFile }, {}, PATCH_CONTEXT_FAILURES, false);
     return {
       handshake: handshakeStep({
         certificates: new ServerCertificates(certificate),
