@@ -14,6 +14,7 @@ import {
   Libc,
   libc,
   makePipe,
+  makeSocketPair,
   peekExitedChild,
   reapChild,
   setBlocking,
@@ -58,6 +59,22 @@ export type PipeDescriptors = readonly [number, number];
 
 const STDIO_PIPES: PipeDescriptors = [0, 1];
 
+/** Where a UCSPI-TLS program finds its control socket and its pipes for after TLS. */
+export interface UcspiTlsDescriptors {
+  readonly control: number;
+  readonly read: number;
+  readonly write: number;
+}
+
+/**
+ * A UCSPI-TLS program (sslserver -n): the socket on fds 0 and 1 for the plaintext part; this process
+ * at the other ends of its control socket and of its pipes (toProgram feeds SSLREADFD, fromProgram
+ * drains SSLWRITEFD) for the relay once TLS is on.
+ */
+export interface UcspiTlsProgram extends PipedProgram {
+  readonly control: Socket;
+}
+
 export interface Launcher {
   /** Resolves with the child's pid once it runs the program; rejects with an errno error otherwise. */
   launch(req: LaunchRequest): Promise<number>;
@@ -66,6 +83,11 @@ export interface Launcher {
    * `fds` are the program's descriptors for them, [reading, writing].
    */
   launchOnPipes(req: ProgramRequest, fds?: PipeDescriptors): Promise<PipedProgram>;
+  /**
+   * The socket on fds 0 and 1 as launch() gives it, and a control socket and two pipes on `fds`.
+   * The caller keeps its copy of the socket (for TLS later); it is left blocking, untouched, meanwhile.
+   */
+  launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram>;
   /** Called with the raw wait status of every child this launcher started. */
   onExit: (pid: number, waitStatus: number) => void;
   readonly kind: 'posix_spawn' | 'child_process';
@@ -130,6 +152,47 @@ class PosixSpawnLauncher implements Launcher {
     };
   }
 
+  async launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram> {
+    // [ours, the program's] for the control socket; [read, write] for each pipe
+    const opened: number[] = [];
+    const open = (make: () => [number, number]): [number, number] => {
+      const ends = make();
+      opened.push(...ends);
+      return ends;
+    };
+    let control: [number, number], input: [number, number], output: [number, number];
+    try {
+      control = open(() => makeSocketPair(this.lib));
+      input = open(() => makePipe(this.lib));
+      output = open(() => makePipe(this.lib));
+    } catch (err) {
+      for (const fd of opened) this.lib.close(fd);
+      throw err;
+    }
+    setBlocking(this.lib, req.fd);
+    let pid: number;
+    try {
+      pid = await this.spawn(req, [
+        [req.fd, 0],
+        [req.fd, 1],
+        [control[1], fds.control],
+        [input[0], fds.read],
+        [output[1], fds.write],
+      ]);
+    } catch (err) {
+      for (const fd of [control[0], input[1], output[0]]) this.lib.close(fd);
+      throw err;
+    } finally {
+      for (const fd of [control[1], input[0], output[1]]) this.lib.close(fd);
+    }
+    return {
+      pid,
+      control: new Socket({ fd: control[0], readable: true, writable: true }),
+      toProgram: new Socket({ fd: input[1], readable: false, writable: true }),
+      fromProgram: new Socket({ fd: output[0], readable: true, writable: false }),
+    };
+  }
+
   private async spawn(req: ProgramRequest, moves: SpawnPlan['moves']): Promise<number> {
     // A bare name is searched in $PATH inside the vfork child, as 0.88 searches it in its forked
     // child, so the server's thread never stats PATH elements. glibc's search is djb's pathexec but
@@ -188,6 +251,22 @@ class ChildProcessLauncher implements Launcher {
       pid: child.pid as number,
       toProgram: child.stdio[fds[0]] as Writable & { destroy(): void },
       fromProgram: child.stdio[fds[1]] as Readable,
+    };
+  }
+
+  async launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram> {
+    // libuv's 'pipe' is a socket pair: a control socket, and pipes as good as pipes
+    const stdio: StdioOptions = Array.from({ length: Math.max(fds.control, fds.read, fds.write) + 1 }, (_, fd) =>
+      fd <= 2 ? 'inherit' : 'ignore',
+    );
+    stdio[0] = stdio[1] = req.socket;
+    stdio[fds.control] = stdio[fds.read] = stdio[fds.write] = 'pipe';
+    const child = await this.spawn(req, stdio);
+    return {
+      pid: child.pid as number,
+      control: child.stdio[fds.control] as Socket,
+      toProgram: child.stdio[fds.read] as Writable & { destroy(): void },
+      fromProgram: child.stdio[fds.write] as Readable,
     };
   }
 

@@ -15,6 +15,7 @@ import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
 import type { ConnectionFacts, TlsFacts } from './log';
+import type { UcspiTlsPlan } from '../tls/ucspi-tls';
 import type { ServerOptions } from './options';
 
 export interface Connection extends ConnectionFacts, LimitedConnection, ConnectionAddresses {
@@ -47,6 +48,11 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
   environ: string[] | null;
   /** Set by a TLS handshake step: the session, for the log's `ssl <pid> accept` line. */
   tls: TlsFacts | null;
+  /**
+   * Set by sslserver -n's step: the program gets the socket, a control socket and two pipes, and
+   * asks for TLS itself (src/tls/ucspi-tls.ts). Null otherwise.
+   */
+  ucspiTls?: UcspiTlsPlan | null;
 }
 
 /** The connection's relay plan, made on first use (the socket itself as the client side). */

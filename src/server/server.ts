@@ -9,7 +9,8 @@ import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
 import { Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
-import type { Launcher, PipedProgram, ProgramRequest } from './children';
+import type { Launcher, LaunchRequest, PipedProgram, ProgramRequest } from './children';
+import { serveUcspiTls } from '../tls/ucspi-tls';
 import { limitsStep, ServerLimits } from './limits';
 import { ProxySettings, proxyStep } from './proxy';
 import type { Listener } from './listener';
@@ -65,6 +66,8 @@ export interface ServerParts {
   readonly handshake?: Step;
   /** the server's own environment step (sslserver's SSL* variables) instead of 0.88's */
   readonly environment?: Step;
+  /** descriptors a connection takes beyond 0.88's while its program starts (default: a relay's pipes with a handshake) */
+  readonly descriptors?: number;
 }
 
 export class ConnectionServer {
@@ -94,7 +97,8 @@ export class ConnectionServer {
       });
     this.steps = parts.programSteps?.length ? [...admission, ...parts.programSteps] : admission;
     // a relayed connection (TLS) also takes the four ends of its program's pipes while it starts
-    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options) + (parts.handshake ? 4 : 0));
+    const extra = parts.descriptors ?? (parts.handshake ? 4 : 0);
+    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options) + extra);
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
 
@@ -258,7 +262,9 @@ export class ConnectionServer {
       pid = await this.withDescriptors(() =>
         c.relay
           ? this.launchRelayed(request, c.relay)
-          : this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd }),
+          : c.ucspiTls
+            ? this.launchUcspiTls({ ...request, socket: c.socket, fd: c.fd }, c)
+            : this.parts.launcher.launch({ ...request, socket: c.socket, fd: c.fd }),
       );
     } catch (err) {
       c.admission?.release();
@@ -278,8 +284,9 @@ export class ConnectionServer {
     log.verdict(false, pid, c);
     if (c.tls) log.tlsAccepted(pid, c.tls);
     plan?.announce?.(pid);
-    // the program has its own copy of a socket it was given; a relayed one is the relay's
-    if (!c.relay) c.socket.destroy();
+    // the program has its own copy of a socket it was given; a relayed one is the relay's, and a
+    // UCSPI-TLS one the session's
+    if (!c.relay && !c.ucspiTls) c.socket.destroy();
   }
 
   /**
@@ -315,12 +322,31 @@ export class ConnectionServer {
   }
 
   private relayTo(program: PipedProgram, plan: RelayPlan): void {
+    this.endsWith(program.pid, relay(plan.client, program, plan));
+  }
+
+  /** sslserver -n: the program on the socket, the session (TLS when it asks) held by this process. */
+  private async launchUcspiTls(request: LaunchRequest, c: Connection): Promise<number> {
+    const { descriptors } = c.ucspiTls!;
+    const program = await this.parts.launcher.launchUcspiTls(request, descriptors);
+    const ending = this.endsWith(
+      program.pid,
+      serveUcspiTls(c, program, this.parts.log).then(({ kill }) => {
+        if (kill && ending.status === null) process.kill(program.pid, 'SIGTERM');
+      }),
+    );
+    return program.pid;
+  }
+
+  /** The connection of `pid` ends when both the program has exited and `relayed` has resolved. */
+  private endsWith(pid: number, relayed: Promise<void>): RelayEnding {
     const ending: RelayEnding = { status: null, relayed: false };
-    this.relaying.set(program.pid, ending);
-    void relay(plan.client, program, plan).then(() => {
+    this.relaying.set(pid, ending);
+    void relayed.then(() => {
       ending.relayed = true;
-      if (ending.status !== null) this.relayEnded(program.pid, ending.status);
+      if (ending.status !== null) this.relayEnded(pid, ending.status);
     });
+    return ending;
   }
 
   private exited(pid: number, status: number): void {

@@ -8,7 +8,8 @@ import { scanNumber } from '../scan';
 import type { ClientCheck } from './client-certificate';
 import { ContextSettings, makeContext, pemCertificates, readText } from './context';
 import { sslEnvironment } from './environment';
-import { handshakeStep } from './handshake';
+import { HandshakeSettings, handshakeStep } from './handshake';
+import { ucspiTlsDescriptors, ucspiTlsStep } from './ucspi-tls';
 import {
   CLIENT_CA_FAILURE,
   ContextFailure,
@@ -117,18 +118,19 @@ export function sslserverSecure(
       diag.line(`sslserver: param ${pid} ${shared.dhFile ?? ''} 1024`);
       for (const n of named) diag.line(`sslserver: sni ${pid} ${n.name} ${n.files.certFile} ${n.files.keyFile ?? ''}`);
     }
-    return {
-      handshake: handshakeStep({
-        certificates: new ServerCertificates(fallback, byName),
-        requestCert: clients.requestCert,
-        clientCheck: clients.clientCheck,
-        timeoutMs: o.handshakeTimeout * 1000,
-        idleMs: o.idleTimeout * 1000,
-        sslEnvironment: o.sslEnvironment,
-        failure: sslserverHandshakeFailure,
-      }),
-      environment: sslEnvironment(o.tcpEnvironment),
+    const settings: HandshakeSettings = {
+      certificates: new ServerCertificates(fallback, byName),
+      requestCert: clients.requestCert,
+      clientCheck: clients.clientCheck,
+      timeoutMs: o.handshakeTimeout * 1000,
+      idleMs: o.idleTimeout * 1000,
+      sslEnvironment: o.sslEnvironment,
+      failure: sslserverHandshakeFailure,
     };
+    const environment = sslEnvironment(o.tcpEnvironment);
+    if (!o.delayedTls) return { handshake: handshakeStep(settings), environment };
+    // -n: TLS when the program asks; a control socket and two pipes (six ends while it starts)
+    return { handshake: ucspiTlsStep({ descriptors: ucspiTlsDescriptors(), handshake: settings }), environment, descriptors: 6 };
   };
 }
 
