@@ -254,6 +254,22 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.equal(replies.join(''), '221 test.example\r\n');
   });
 
+  it('-m: a client certificate is asked for at STARTTLS; one without is dropped after the ok line, one with it gets SSL_CLIENT_* in the Y reply', async () => {
+    const s = await start('Y', ['-m'], { CAFILE: pki.ca, CCAFILE: pki.ca });
+    const without = await sClientStartTls(s.port, 'QUIT\n');
+    assert.notEqual(without.status, 0);
+    assert.equal(await s.waitForLine(/warning/), 'sslserver: warning: dropping SSL connection, no client certificate');
+    const withCert = await run(
+      'openssl',
+      ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${s.port}`, '-CAfile', pki.ca, '-cert', pki.client.cert, '-key', pki.client.key, '-verify_return_error', '-quiet', '-crlf'],
+      { input: 'QUIT\n', timeout: 20_000 },
+    );
+    assert.equal(withCert.status, 0, withCert.stderr.toString());
+    assert.equal(withCert.stdout.toString('latin1'), '221 test.example\r\n');
+    const vars = replyEntries((await report(await okPid(s, 2))).reply);
+    assert.equal(vars.get('SSL_CLIENT_S_DN_CN'), 'client.example');
+  });
+
   it('the rules hold: a denied client gets no program, an allowed one its rule variables', async () => {
     const rules = writeRulesCdb(join(DIR, 'rules.cdb'), '127.0.0.2:deny\n:allow,RULE="from the rules"\n');
     const s = await start('y', ['-x', rules]);
