@@ -61,6 +61,8 @@ const STDIO_PIPES: PipeDescriptors = [0, 1];
 
 /** Where a UCSPI-TLS program finds its control socket and its pipes for after TLS. */
 export interface UcspiTlsDescriptors {
+  /** the socket's, for reading and writing: 0 and 1 (a server's program), 6 and 7 (sslclient's) */
+  readonly socket?: PipeDescriptors;
   readonly control: number;
   readonly read: number;
   readonly write: number;
@@ -170,11 +172,12 @@ class PosixSpawnLauncher implements Launcher {
       throw err;
     }
     setBlocking(this.lib, req.fd);
+    const [reading, writing] = fds.socket ?? STDIO_PIPES;
     let pid: number;
     try {
       pid = await this.spawn(req, [
-        [req.fd, 0],
-        [req.fd, 1],
+        [req.fd, reading],
+        [req.fd, writing],
         [control[1], fds.control],
         [input[0], fds.read],
         [output[1], fds.write],
@@ -256,10 +259,14 @@ class ChildProcessLauncher implements Launcher {
 
   async launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram> {
     // libuv's 'pipe' is a socket pair: a control socket, and pipes as good as pipes
-    const stdio: StdioOptions = Array.from({ length: Math.max(fds.control, fds.read, fds.write) + 1 }, (_, fd) =>
+    const [reading, writing] = fds.socket ?? STDIO_PIPES;
+    const stdio: StdioOptions = Array.from({ length: Math.max(fds.control, fds.read, fds.write, reading, writing) + 1 }, (_, fd) =>
       fd <= 2 ? 'inherit' : 'ignore',
     );
-    stdio[0] = stdio[1] = req.socket;
+    stdio[reading] = stdio[writing] = req.socket;
+    // the program expects blocking I/O, and libuv makes only fds 0-2 blocking; the description is
+    // shared, so ours is blocking too until TLS (untouched meanwhile)
+    (req.socket as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(true);
     stdio[fds.control] = stdio[fds.read] = stdio[fds.write] = 'pipe';
     const child = await this.spawn(req, stdio);
     return {

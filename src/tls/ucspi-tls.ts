@@ -23,12 +23,21 @@ export interface UcspiTlsPlan {
 
 /**
  * The program's descriptor numbers: the lowest three above 2 that do not carry a descriptor this
- * server inherited (programs get those too).
+ * process inherited (programs get those too), nor the socket's when it is not on 0 and 1.
  */
-export function ucspiTlsDescriptors(): UcspiTlsDescriptors {
+export function ucspiTlsDescriptors(socket?: readonly [number, number]): UcspiTlsDescriptors {
   const free: number[] = [];
-  for (let fd = 3; free.length < 3; fd++) if (!wasInherited(fd)) free.push(fd);
-  return { control: free[0], read: free[1], write: free[2] };
+  for (let fd = 3; free.length < 3; fd++) if (!wasInherited(fd) && !socket?.includes(fd)) free.push(fd);
+  return { socket, control: free[0], read: free[1], write: free[2] };
+}
+
+/** The program's environment for its descriptors. */
+export function ucspiTlsVariables(d: UcspiTlsDescriptors): Variables {
+  return [
+    ['SSLCTLFD', String(d.control)],
+    ['SSLREADFD', String(d.read)],
+    ['SSLWRITEFD', String(d.write)],
+  ];
 }
 
 /** The step in the handshake's place: an admitted client is given to its program in clear. */
@@ -36,8 +45,7 @@ export function ucspiTlsStep(plan: UcspiTlsPlan): Step {
   return (c) => {
     if (c.deny) return;
     c.ucspiTls = plan;
-    const d = plan.descriptors;
-    c.env.set('SSLCTLFD', String(d.control)).set('SSLREADFD', String(d.read)).set('SSLWRITEFD', String(d.write));
+    for (const [name, value] of ucspiTlsVariables(plan.descriptors)) c.env.set(name, value);
   };
 }
 
@@ -46,8 +54,12 @@ export function encodeReply(vars: Variables): Buffer {
   return Buffer.from(vars.map(([name, value]) => `${name}=${value}\0`).join('') + '\0', 'latin1');
 }
 
+/** `y`: start TLS; `Y`: start it and answer with the session's variables. */
+export const START_TLS = 0x79;
+export const START_TLS_AND_TELL = 0x59;
+
 /** The program's request: its byte, or null for a control socket closed (or broken) without one. */
-function request(control: Socket): Promise<number | null> {
+export function ucspiTlsRequest(control: Socket): Promise<number | null> {
   return new Promise((resolve) => {
     const done = (byte: number | null): void => {
       control.removeListener('data', data);
@@ -63,6 +75,22 @@ function request(control: Socket): Promise<number | null> {
     control.once('end', ended);
     control.once('close', ended);
   });
+}
+
+/** The program's copy made the socket blocking; ours is Node's again from now on. */
+export function takeBackSocket(socket: Socket): void {
+  (socket as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(false);
+}
+
+/**
+ * Answer a request once TLS is on: `Y` gets the variables. The control socket is closed either way:
+ * programs read the reply to end of file (ucspi-ssl 0.95b leaves it open and so hangs them).
+ */
+export async function answer(control: Socket, byte: number, variables: () => Promise<Variables> | Variables): Promise<void> {
+  control.on('error', () => {});
+  control.resume();
+  if (byte === START_TLS_AND_TELL) control.end(encodeReply(await variables()));
+  else control.end();
 }
 
 /** How a UCSPI-TLS session ended, for the server: `kill` asks it to end a program still running. */
@@ -84,19 +112,18 @@ export async function serveUcspiTls(c: Connection, program: UcspiTlsProgram, log
     // closed, never shut down: the program's copy of the connection goes on
     c.socket.destroy();
   };
-  const byte = await request(control);
+  const byte = await ucspiTlsRequest(control);
   // no request (the program closed SSLCTLFD, or exited): its plaintext session is its own
   if (byte === null) {
     letGo();
     return { kill: false };
   }
-  if (byte !== 0x79 && byte !== 0x59) {
+  if (byte !== START_TLS && byte !== START_TLS_AND_TELL) {
     log.drop(unknownUcspiTlsRequest(byte));
     letGo();
     return { kill: true };
   }
-  // the program's copy made the socket blocking; ours is Node's again from now on
-  (c.socket as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(false);
+  takeBackSocket(c.socket);
   let tls: TLSSocket;
   try {
     tls = await secureConnection(c, plan.handshake);
@@ -107,12 +134,7 @@ export async function serveUcspiTls(c: Connection, program: UcspiTlsProgram, log
     return { kill: false };
   }
   log.tlsAccepted(program.pid, c.tls!);
-  // closed after the reply: programs read it to end of file (ucspi-ssl 0.95b leaves it open and so
-  // hangs them)
-  if (byte === 0x59) control.end(encodeReply(await sslVariables(tls)));
-  else control.end();
-  control.on('error', () => {});
-  control.resume();
+  await answer(control, byte, () => sslVariables(tls));
   await relay(tls, program, { layers: [], idleMs: plan.handshake.idleMs });
   control.destroy();
   return { kill: false };
