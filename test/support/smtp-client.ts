@@ -35,10 +35,19 @@ export class ReplyReader {
 
   /** The next reply's lines joined with \n (without CRs); null at end of file. */
   reply(ms = 10_000): Promise<string | null> {
+    return this.take(/^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/, ms);
+  }
+
+  /** The next line (a client's command, say) without its CRLF; null at end of file. */
+  line(ms = 10_000): Promise<string | null> {
+    return this.take(/^[^\n]*\n/, ms);
+  }
+
+  private take(form: RegExp, ms: number): Promise<string | null> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no SMTP reply within ${ms} ms; have ${JSON.stringify(this.text)}`)), ms);
+      const timer = setTimeout(() => reject(new Error(`nothing within ${ms} ms; have ${JSON.stringify(this.text)}`)), ms);
       const check = (): void => {
-        const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(this.text);
+        const m = form.exec(this.text);
         if (m) {
           this.text = this.text.slice(m[0].length);
           this.waiter = null;
