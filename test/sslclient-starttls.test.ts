@@ -147,6 +147,14 @@ describe('sslclient -y (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.deepEqual(new Set(lines.slice(5)), new Set(['EOF']));
   });
 
+  it("doc/sslclient.md's dialogue from sh works as printed", async () => {
+    const doc = readFileSync(join(ROOT, 'doc', 'sslclient.md'), 'latin1');
+    const script = /sslclient -y .* 25 sh -c '\n([\s\S]*?)'\n/.exec(doc)![1].replace(/^ {4}/gm, '');
+    const r = await run(SSLCLIENT, ['-y', '-a', pki.ca, '127.0.0.1', String(server.port), 'sh', '-c', script], { env: { PATH: process.env.PATH }, timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr.toString());
+    assert.deepEqual(r.stderr.toString('latin1').replace(/\r/g, '').split('\n'), [...GREETING, ...AFTER_TLS, '']);
+  });
+
   it('works with a STARTTLS server that is not sslserver (node:tls)', async () => {
     const peer = await nodeStartTlsServer();
     after(() => peer.server.close());
