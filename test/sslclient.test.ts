@@ -122,7 +122,7 @@ describe('sslclient', { skip: NEED_OPENSSL }, () => {
     assert.equal(unrun.status, 111);
     const usage = await run(SSLCLIENT, ['-Y'], { env: ENV });
     assert.equal(usage.status, 100);
-    assert.match(usage.stderr.toString(), /^sslclient: illegal option -- Y\nsslclient: usage: sslclient \[ -463hHrRdDqQveEsSnNxXy \]/);
+    assert.match(usage.stderr.toString(), /^sslclient: illegal option -- Y\nsslclient: usage: sslclient \[ -463hHrRdDqQveEsSnNxX \]/);
   });
 
   it('works without FFI (UCSPI_TS_NO_FFI: child_process, no poll), on both sides, half-close and exit status included', async () => {

@@ -5,8 +5,9 @@ import { getopt, GetoptProblem } from '../getopt';
 import { scanNumber } from '../scan';
 import { applyConnectLetter, ConnectOptions, defaultConnectOptions } from '../tcpclient/options';
 
+// 0.95b's line as it is (a drop-in says the same): -y and -P are told in doc/sslclient.md
 export const SSLCLIENT_USAGE =
-  'sslclient [ -463hHrRdDqQveEsSnNxXy ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] [ -a cafile ] [ -A cadir ] [ -c certfile ] [ -z ciphers ] [ -k keyfile ] [ -V verifydepth ] [ -w progtimeout ] host port program';
+  'sslclient [ -463hHrRdDqQveEsSnNxX ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] [ -a cafile ] [ -A cadir ] [ -c certfile ] [ -z ciphers ] [ -k keyfile ] [ -V verifydepth ] [ -w progtimeout ] host port program';
 
 const LETTERS = 'dDvqQhHrRi:p:t:T:l:a:A:c:z:k:V:346eEsSnN0xXw:I:P:y';
 
