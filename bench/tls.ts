@@ -2,7 +2,8 @@
 // shared/peers, skipped without it) and stunnel4 running the program per connection (exec=), with the
 // same certificates (RSA 2048 and ECDSA P-256) and the same trivial program. Loopback only, bounded.
 //
-//   npm run build && node dist/bench/tls.js [seconds-per-point] [rounds]
+//   npm run build && node dist/bench/tls.js [seconds-per-point] [rounds] [handshakes,bulk,memory]
+//   SSLSERVER_BASELINE=/other/tree/bin/sslserver node dist/bench/tls.js ...   (ours against another build of ours)
 //
 // - new handshakes per second at 1, 10 and 40 concurrent clients: `openssl s_time -new` processes,
 //   each a client in a loop (TLS 1.3, full handshake, the program `echo ok`, hang up);
@@ -25,12 +26,14 @@ import { makePki, TestPki, UCSPI_SSL } from '../test/support/tls';
 const ROOT = join(__dirname, '..', '..');
 const SECONDS = Number(process.argv[2] ?? 3);
 const ROUNDS = Number(process.argv[3] ?? 2);
+const PARTS = new Set((process.argv[4] ?? 'handshakes,bulk,memory').split(','));
 const STUNNEL = '/usr/bin/stunnel4';
 const CONNECTIONS_HELD = 1000;
 const BULK_BYTES = 64 * 1024 * 1024;
 const run = promisify(execFile);
 
-type Kind = 'ours' | 'C sslserver' | 'stunnel4';
+type Kind = 'ours' | 'C sslserver' | 'stunnel4' | 'baseline';
+const BASELINE = process.env.SSLSERVER_BASELINE;
 
 interface Server {
   readonly kind: Kind;
@@ -93,7 +96,7 @@ async function start(kind: Kind, creds: Credentials, program: string[], limit: n
     for (let i = 0; i < 100 && !(await tcpUp(host, port)); i++) await new Promise((r) => setTimeout(r, 50));
     return { kind, proc, host, port, stop: stopper(proc) };
   }
-  const bin = kind === 'ours' ? join(ROOT, 'bin', 'sslserver') : join(UCSPI_SSL as string, 'bin', 'sslserver');
+  const bin = kind === 'ours' ? join(ROOT, 'bin', 'sslserver') : kind === 'baseline' ? (BASELINE as string) : join(UCSPI_SSL as string, 'bin', 'sslserver');
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, CERTFILE: creds.cert, KEYFILE: creds.key };
   if (kind === 'C sslserver') env.DHFILE = join(UCSPI_SSL as string, 'dh2048.pem');
   const args = ['-1', '-q', '-c', String(limit), '-b', '100', '-R', '-H', '-l', 'bench', '127.0.0.1', '0', `/bin/${program[0]}`, ...program.slice(1)];
@@ -129,9 +132,22 @@ function tlsClient(s: Server): Promise<TLSSocket> {
   });
 }
 
-/** MB/s each way: `bytes` written and read back through cat on one connection. */
-async function bulk(s: Server, bytes = BULK_BYTES): Promise<number> {
+/** CPU seconds (user and system) the processes have used so far. */
+function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = procStat(pid);
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
+/** MB/s each way, `bytes` written and read back through cat on one connection, and the server's CPU ms per MB relayed each way. */
+async function bulk(s: Server, bytes = BULK_BYTES): Promise<{ rate: number; cpuMsPerMb: number }> {
   const c = await tlsClient(s);
+  // the C sslserver's TLS process for this connection exists once the handshake is done
+  const pids = serverPids(s);
+  const cpuBefore = cpuSeconds(pids);
   const chunk = randomBytes(64 * 1024);
   const started = process.hrtime.bigint();
   let received = 0;
@@ -146,8 +162,10 @@ async function bulk(s: Server, bytes = BULK_BYTES): Promise<number> {
   }
   await done;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = cpuSeconds(pids) - cpuBefore;
   c.destroy();
-  return bytes / 1024 / 1024 / seconds;
+  const mb = bytes / 1024 / 1024;
+  return { rate: mb / seconds, cpuMsPerMb: (cpu * 1000) / mb };
 }
 
 /** The server's own processes: the server, and for the C sslserver its TLS processes. */
@@ -213,9 +231,12 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const kinds: Kind[] = ['ours'];
-  if (UCSPI_SSL) kinds.push('C sslserver');
-  else console.log('(the C sslserver is not in shared/peers/ucspi-ssl: left out)');
-  kinds.push('stunnel4');
+  if (BASELINE) kinds.push('baseline');
+  else {
+    if (UCSPI_SSL) kinds.push('C sslserver');
+    else console.log('(the C sslserver is not in shared/peers/ucspi-ssl: left out)');
+    kinds.push('stunnel4');
+  }
   const pki: TestPki = await makePki(DIR);
   console.log(`load average at start: ${readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ')}; ${SECONDS} s per point, ${ROUNDS} rounds, alternating`);
   for (const [keyName, creds] of [
@@ -239,7 +260,7 @@ async function main(): Promise<void> {
       const shown = kinds.map((k) => (usable.has(k) ? values[k].toFixed(digits) : 'n/a'));
       console.log(`| ${name} | ${shown.join(' | ')} | ${ratio.toFixed(2)} |`);
     };
-    for (const clients of [1, 10, 40]) {
+    for (const clients of PARTS.has('handshakes') ? [1, 10, 40] : []) {
       const samples: Record<string, number[]> = {};
       for (let round = 0; round < ROUNDS; round++) {
         const order = round % 2 ? [...kinds].reverse() : kinds;
@@ -252,18 +273,22 @@ async function main(): Promise<void> {
       row(`handshakes/s, ${clients} client${clients > 1 ? 's' : ''}`, Object.fromEntries(kinds.map((k) => [k, median(samples[k] ?? [0])])), true);
     }
     const bulkSamples: Record<string, number[]> = {};
-    for (let round = 0; round < ROUNDS; round++) {
+    const bulkCpu: Record<string, number[]> = {};
+    for (let round = 0; round < (PARTS.has('bulk') ? ROUNDS : 0); round++) {
       const order = round % 2 ? [...kinds].reverse() : kinds;
       for (const kind of order.filter((k) => usable.has(k))) {
         const s = await start(kind, creds, ['cat'], 100);
         // a server that has relayed before (Node compiles its hot paths on first use)
         await bulk(s, BULK_BYTES / 8);
-        (bulkSamples[kind] ??= []).push(await bulk(s));
+        const b = await bulk(s);
+        (bulkSamples[kind] ??= []).push(b.rate);
+        (bulkCpu[kind] ??= []).push(b.cpuMsPerMb);
         await s.stop();
       }
     }
-    row('bulk MB/s each way through cat', Object.fromEntries(kinds.map((k) => [k, median(bulkSamples[k] ?? [0])])), true, 1);
-    if (keyName === 'RSA 2048') {
+    if (PARTS.has('bulk')) row('bulk MB/s each way through cat', Object.fromEntries(kinds.map((k) => [k, median(bulkSamples[k] ?? [0])])), true, 1);
+    if (PARTS.has('bulk')) row('bulk: server CPU ms per MB each way', Object.fromEntries(kinds.map((k) => [k, median(bulkCpu[k] ?? [0])])), false, 2);
+    if (keyName === 'RSA 2048' && PARTS.has('memory')) {
       const mem: Record<string, Awaited<ReturnType<typeof memory>>> = {};
       for (const kind of kinds.filter((k) => usable.has(k))) {
         const s = await start(kind, creds, ['cat'], CONNECTIONS_HELD + 10);

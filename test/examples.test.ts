@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { randomLoopbackIp } from './support/loopback';
 import { BIN, ROOT } from './support/programs';
+import { makeTestPki, NEED_OPENSSL } from './support/tls';
 import { tempDir } from './support/tmp';
 
 const EXAMPLES = join(ROOT, 'examples');
@@ -47,12 +49,15 @@ after(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** The service directory of one supervisor's example, copied, with the site's paths replaced. */
-function serviceCopy(name: keyof typeof SUPERVISORS, ip: string): { dir: string; qmail: string } {
-  const dir = join(DIR, name, 'qmail-smtpd');
+/**
+ * The service directory of one supervisor's example, copied, with the site's paths replaced (`port`:
+ * the service name in the run script, served on 2525 instead).
+ */
+function serviceCopy(name: keyof typeof SUPERVISORS, ip: string, service = 'qmail-smtpd', port = 'smtp'): { dir: string; qmail: string } {
+  const dir = join(DIR, name, service);
   mkdirSync(dir, { recursive: true });
-  cpSync(join(EXAMPLES, name, 'qmail-smtpd'), dir, { recursive: true });
-  const qmail = join(DIR, name, 'qmail');
+  cpSync(join(EXAMPLES, name, service), dir, { recursive: true });
+  const qmail = join(DIR, name, `${service}-qmail`);
   mkdirSync(join(qmail, 'control'), { recursive: true });
   mkdirSync(join(qmail, 'bin'));
   writeFileSync(join(qmail, 'control', 'me'), 'mail.example.test\n');
@@ -60,29 +65,29 @@ function serviceCopy(name: keyof typeof SUPERVISORS, ip: string): { dir: string;
   // a qmail-smtpd that greets with what it was given, and who it runs as
   writeFileSync(join(qmail, 'bin', 'qmail-smtpd'), '#!/bin/sh\necho "220 $TCPLOCALHOST ESMTP uid=`id -u` $MAXCONNIP"\nread line\n');
   chmodSync(join(qmail, 'bin', 'qmail-smtpd'), 0o755);
-  const rules = join(DIR, name, 'tcp.smtp.cdb');
+  const rules = join(DIR, name, `${service}-tcp.smtp.cdb`);
   const r = spawnSync(join(BIN, 'tcprules'), [rules, `${rules}.tmp`], { input: ':allow\n' });
   assert.equal(r.status, 0);
   const run = join(dir, 'run');
   const text = readFileSync(run, 'utf8');
-  for (const site of ['QMAIL=/var/qmail', '/etc/tcp.smtp.cdb', ' qmaild ', ' 0 smtp ']) assert.ok(text.includes(site), `${name}/run names ${site}`);
+  for (const site of ['QMAIL=/var/qmail', '/etc/tcp.smtp.cdb', ' qmaild ', ` 0 ${port} `]) assert.ok(text.includes(site), `${name}/run names ${site}`);
   writeFileSync(
     run,
     text
       .replace('QMAIL=/var/qmail', `QMAIL=${qmail}`)
       .replace('/etc/tcp.smtp.cdb', rules)
       .replace(' qmaild ', ' nobody ')
-      .replace(' 0 smtp ', ` ${ip} 2525 `),
+      .replace(` 0 ${port} `, ` ${ip} 2525 `),
   );
   return { dir, qmail };
 }
 
-/** The first line a client gets from ip:2525, retrying while the service starts (10 s at most). */
-async function greeting(ip: string): Promise<string> {
+/** The first line a client gets from ip:2525 (over TLS trusting `ca`), retrying while the service starts (10 s at most). */
+async function greeting(ip: string, ca?: string): Promise<string> {
   for (let i = 0; ; i++) {
     try {
       return await new Promise<string>((resolve, reject) => {
-        const s = connect({ host: ip, port: 2525 });
+        const s = ca ? tlsConnect({ host: ip, port: 2525, ca: readFileSync(ca), servername: 'localhost' }) : connect({ host: ip, port: 2525 });
         let data = '';
         s.on('data', (d) => {
           data += d;
@@ -97,6 +102,28 @@ async function greeting(ip: string): Promise<string> {
       if (i === 100) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/**
+ * Runs a copied service's run script and checks it serves: the greeting as nobody with its limit,
+ * the status socket, the server's -v lines on stdout (2>&1), -c from control/concurrencyincoming.
+ */
+async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'sslserver', ca?: string): Promise<void> {
+  const proc = spawn(join(dir, 'run'), [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
+  children.add(proc);
+  let log = '';
+  proc.stdout.on('data', (d) => (log += d));
+  proc.stderr.on('data', (d) => (log += d));
+  try {
+    const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(await greeting(ip, ca), `220 mail.example.test ESMTP uid=${nobody} 5`);
+    assert.ok(statSync(join(dir, 'status')).isSocket(), 'TCPSERVERSTATUS=./status');
+    for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.match(log, new RegExp(`^${server}: status: 0/7$`, 'm'));
+    assert.match(log, new RegExp(`^${server}: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
+  } finally {
+    proc.kill('SIGTERM');
   }
 }
 
@@ -116,21 +143,7 @@ describe('examples', () => {
     it(`${name}: the SMTP run script serves, with its rules, limits, ids and status socket`, { skip: need(...tools) }, async () => {
       const ip = randomLoopbackIp();
       const { dir } = serviceCopy(name, ip);
-      const proc = spawn(join(dir, 'run'), [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
-      children.add(proc);
-      let log = '';
-      proc.stdout.on('data', (d) => (log += d));
-      proc.stderr.on('data', (d) => (log += d));
-      try {
-        const nobody = spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout.trim();
-        assert.equal(await greeting(ip), `220 mail.example.test ESMTP uid=${nobody} 5`);
-        assert.ok(statSync(join(dir, 'status')).isSocket(), 'TCPSERVERSTATUS=./status');
-        for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.match(log, /^tcpserver: status: 0\/7$/m, 'tcpserver -v on stdout (2>&1), -c from control/concurrencyincoming');
-        assert.match(log, new RegExp(`^tcpserver: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
-      } finally {
-        proc.kill('SIGTERM');
-      }
+      await serviceServes(dir, ip, 'tcpserver');
       // and its log script, as nobody instead of qmaill, logs what it is given with a stamp
       const logDir = join(dir, 'log');
       const logRun = join(logDir, 'run');
@@ -143,6 +156,17 @@ describe('examples', () => {
       assert.match(current, /^\S+ tcpserver: status: 0\/7$/m);
     });
   }
+
+  it('daemontools: the SMTPS run script serves over TLS, with its certificate, rules, limits and ids', { skip: need(...SUPERVISORS.daemontools.tools) || NEED_OPENSSL }, async () => {
+    const ip = randomLoopbackIp();
+    const pki = await makeTestPki();
+    const { dir } = serviceCopy('daemontools', ip, 'qmail-smtpsd', 'smtps');
+    const run = join(dir, 'run');
+    const text = readFileSync(run, 'utf8');
+    assert.ok(text.includes('/etc/ssl/mail/fullchain.pem') && text.includes('/etc/ssl/mail/privkey.pem'), 'the run script names its certificate and key');
+    writeFileSync(run, text.replace('/etc/ssl/mail/fullchain.pem', pki.rsa.cert).replace('/etc/ssl/mail/privkey.pem', pki.rsa.key));
+    await serviceServes(dir, ip, 'sslserver', pki.ca);
+  });
 
   it('systemd: the unit passes systemd-analyze verify, with KillMode=process', { skip: need('systemd-analyze') }, () => {
     const unit = join(EXAMPLES, 'systemd', 'qmail-smtpd.service');

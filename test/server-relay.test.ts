@@ -221,6 +221,27 @@ for (const [kind, make, skip] of launchers) {
       await r.relayed;
     });
 
+    it('closes without a reset while the client is still sending: its answer is never lost', async () => {
+      // the program answers and ends without reading, while the client sends and has not read the
+      // answer yet. A close with the client's bytes unread makes the kernel reset the connection,
+      // and the client's kernel then drops the answer it has not read
+      const r = await relayedConnection(make(), ['sh', '-c', 'echo answer']);
+      r.client.pause();
+      for (let i = 0; i < 16; i++) {
+        r.client.write(randomBytes(64 * 1024));
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      await new Promise((res) => setTimeout(res, 300));
+      let error: string | null = null;
+      r.client.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+      const received = readAll(r.client).catch(() => Buffer.from(''));
+      r.client.once('end', () => r.client.end());
+      r.client.resume();
+      assert.equal((await received).toString(), 'answer\n');
+      assert.equal(error, null);
+      await r.relayed;
+    });
+
     it('closes a connection idle for longer than the idle time', async () => {
       const r = await relayedConnection(make(), ['cat'], { idleMs: 200 });
       const received = readAll(r.client).catch(() => Buffer.alloc(0));

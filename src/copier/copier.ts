@@ -39,6 +39,8 @@ export function runCopier(
   output: CopyDirection,
   done: () => void,
   inputWriteFailure: InputWriteFailure = 'finish',
+  /** after `done`, the client's input still goes to the program (a half-close, sslclient's relay) */
+  inputOutlivesOutput = false,
 ): void {
   let finished = false;
   const finish = (): void => {
@@ -50,9 +52,10 @@ export function runCopier(
   };
 
   const inputFailed = inputWriteFailure === 'finish' ? finish : () => ends.clientIn.resume();
+  const copying = (): boolean => !finished;
   // close the program's input once what was read has been written: it sees end of file
-  pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => ends.programIn.destroy());
-  pipeDirection(ends.programOut, ends.clientOut, output, finish, finish, true);
+  pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => ends.programIn.destroy(), inputOutlivesOutput ? () => true : copying);
+  pipeDirection(ends.programOut, ends.clientOut, output, finish, finish, copying, true);
 }
 
 /**
@@ -66,6 +69,8 @@ function pipeDirection(
   dir: CopyDirection,
   failed: () => void,
   atEof: () => void,
+  /** false once the copier has finished: what the client's side still does is not the copier's */
+  copying: () => boolean,
   deferEof = false,
 ): void {
   let ended = false;
@@ -85,7 +90,7 @@ function pipeDirection(
     else whenWritten = atEof;
   };
   const end = (): void => {
-    if (ended) return;
+    if (ended || !copying()) return;
     ended = true;
     // 0.88's loop looks at its input before the program's output: when both end in the same wakeup
     // ("< [EOF]" then "> [EOF]"), let the input's end be handled first
@@ -99,11 +104,11 @@ function pipeDirection(
   if (from.readableEnded) end();
   else from.on('end', end);
   from.on('data', (chunk: Buffer) => {
-    const out = dir.forward(chunk);
-    // a sink that failed is gone: what still arrives is dropped (see InputWriteFailure)
-    if (to.destroyed) return;
+    // a sink that failed or was closed is gone: what still arrives is dropped unseen (see
+    // InputWriteFailure; a lingering close reads the client to its end)
+    if (to.destroyed || !copying()) return;
     pending++;
-    if (!to.write(out, written)) {
+    if (!to.write(dir.forward(chunk), written)) {
       from.pause();
       to.once('drain', () => from.resume());
     }

@@ -36,6 +36,31 @@ export interface RelayPlan extends RelayOptions {
   idleMs: number;
 }
 
+/** How long a closing connection waits for the client's end of file (see closeLingering). */
+export const LINGER_MS = 2000;
+
+/**
+ * End our side (close_notify and FIN over TLS) once what is queued is written, and close only
+ * after the client's end of file, reading and dropping what it still sends meanwhile, for at most
+ * LINGER_MS. Closing a socket with bytes of the client's unread makes the kernel reset the
+ * connection, and a reset makes the client's kernel drop what we sent that the client has not read
+ * yet: a client that sent its close_notify as soon as its handshake was done lost the program's
+ * whole answer that way.
+ */
+export function closeLingering(client: Duplex): void {
+  if (client.destroyed) return;
+  const timer = setTimeout(() => client.destroy(), LINGER_MS);
+  client.once('close', () => clearTimeout(timer));
+  const destroyWhenDone = (): void => {
+    if (client.writableFinished && client.readableEnded) client.destroy();
+  };
+  client.once('finish', destroyWhenDone);
+  client.once('end', destroyWhenDone);
+  client.end();
+  client.resume();
+  destroyWhenDone();
+}
+
 const PASS_THROUGH: CopyDirection = { forward: (chunk) => chunk, eof: () => {} };
 
 /** Directions applied in order: a chunk goes through each, end of file reaches each. */
@@ -66,13 +91,16 @@ export function composeLayers(layers: readonly RelayLayer[], pid: number): [Copy
 export function relay(client: Duplex, program: PipedProgram, o: RelayOptions): Promise<void> {
   return new Promise((resolve) => {
     let closed = false;
+    // done once what the program wrote has been handed to the kernel, or the client is gone (a
+    // lingering close goes on by itself: it holds no -c slot)
     const close = (): void => {
       if (closed) return;
       closed = true;
       program.toProgram.destroy();
       program.fromProgram.destroy();
-      if (client.destroyed) resolve();
-      else client.once('close', () => resolve());
+      if (client.destroyed || client.writableFinished) return resolve();
+      client.once('finish', () => resolve());
+      client.once('close', () => resolve());
     };
     const [input, output] = composeLayers(o.layers, program.pid);
     // the client's end of file must not end our side: the program's answer still goes out
@@ -103,14 +131,11 @@ export function relay(client: Duplex, program: PipedProgram, o: RelayOptions): P
           client.resume();
           return;
         }
-        // what the program wrote is queued: end the client's side (close_notify and FIN over TLS)
-        // and close once it is written
-        const soon = (client as Duplex & { destroySoon?: () => void }).destroySoon;
-        if (soon) soon.call(client);
-        else client.end(() => client.destroy());
+        closeLingering(client);
         close();
       },
       failure,
+      o.programEnd === 'half-close',
     );
     // an accepted socket starts paused (pauseOnConnect), and a 'data' listener does not undo that
     client.resume();

@@ -170,7 +170,11 @@ export interface TlsExchangeOptions {
   readonly cert?: Credentials;
   readonly localAddress?: string;
   readonly send?: string | Buffer;
-  /** end our side after sending (close_notify); default true */
+  /**
+   * end our side after sending (close_notify); default true. Not with TLS 1.2 where an answer is
+   * awaited that does not depend on our end: there a close_notify closes both ways, and OpenSSL
+   * drops application data that arrives after it has sent one (a race the server cannot win)
+   */
   readonly end?: boolean;
   /** trust this CA file (default: accept any certificate) */
   readonly ca?: string;
