@@ -192,9 +192,10 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.equal(s.lines().some((l) => / ssl \d+ accept/.test(l) || /warning/.test(l)), false, s.lines().join('\n'));
   });
 
-  it('serves a session that never asks for TLS to its end, and lets the client go when the program ends', async () => {
-    const s = await start('never');
-    const { session } = await smtpConnect(s.port);
+  it('serves a session that never asks for TLS to its end (the -B banner in clear before it), and lets the client go when the program ends', async () => {
+    const s = await start('never', ['-B', '220-banner in clear\r\n']);
+    const { session, greeting } = await smtpConnect(s.port);
+    assert.equal(greeting, '220-banner in clear\n220 test.example ESMTP');
     assert.equal(await session.command('EHLO client.test'), '250-test.example\n250 PIPELINING');
     assert.equal(await session.command('MAIL FROM:<a@example.test>'), '250 ok');
     assert.equal(await session.command('QUIT'), '221 test.example');
