@@ -12,6 +12,9 @@
 import os
 import sys
 
+sys.dont_write_bytecode = True  # nothing written beside the tests
+from ucspi_tls import ask  # noqa: E402
+
 mode = sys.argv[1]
 rfd, wfd = 6, 7
 
@@ -63,14 +66,8 @@ if mode == 'bogus':
     os.write(ctl, b'x')
     reply()
     sys.exit(0)
-os.write(ctl, mode.encode())
+data = ask(ctl, mode)
 if mode == 'Y':
-    data = b''
-    while True:
-        b = os.read(ctl, 4096)
-        if not b:
-            break
-        data += b
     say('REPLY-END: %s' % ('ok' if data.endswith(b'\0\0') or data == b'\0' else repr(data[-10:])))
     for entry in data.split(b'\0'):
         if entry and not entry.startswith(b'SSL_SERVER_CERT'):
