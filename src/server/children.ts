@@ -299,6 +299,15 @@ function envObject(environ: readonly string[]): Record<string, string> {
   return env;
 }
 
+/** SIGTERM to a program of ours not reaped yet (its pid is still its own). */
+export function terminateProgram(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // gone already
+  }
+}
+
 /** The best launcher this process can have, or the plain-Node one when asked for. */
 export function makeLauncher(environ: readonly string[], kind: 'best' | 'child_process' = 'best'): Launcher {
   const lib = kind === 'best' ? libc() : null;

@@ -9,7 +9,7 @@ import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
 import { Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
-import type { Launcher, LaunchRequest, PipedProgram, ProgramRequest } from './children';
+import { Launcher, LaunchRequest, PipedProgram, ProgramRequest, terminateProgram } from './children';
 import { serveUcspiTls } from '../tls/ucspi-tls';
 import { limitsStep, ServerLimits } from './limits';
 import { ProxySettings, proxyStep } from './proxy';
@@ -332,7 +332,7 @@ export class ConnectionServer {
     const ending = this.endsWith(
       program.pid,
       serveUcspiTls(c, program, this.parts.log).then(({ kill }) => {
-        if (kill && ending.status === null) process.kill(program.pid, 'SIGTERM');
+        if (kill && ending.status === null) terminateProgram(program.pid);
       }),
     );
     return program.pid;

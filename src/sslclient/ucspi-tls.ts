@@ -5,7 +5,8 @@
 // check the server, `Y` answers with the SSL_* variables, and the pipes are relayed over TLS.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { makeLauncher, UcspiTlsDescriptors } from '../server/children';
+import { errorText } from '../errstr';
+import { makeLauncher, terminateProgram, UcspiTlsDescriptors } from '../server/children';
 import { relay } from '../server/relay';
 import type { Variables } from '../tls/certificate';
 import { unknownUcspiTlsRequest } from '../tls/messages';
@@ -69,7 +70,7 @@ export async function runUcspiTlsProgram(
     if (byte !== START_TLS && byte !== START_TLS_AND_TELL) {
       client.failed(unknownUcspiTlsRequest(byte));
       letGo();
-      if (status === null) process.kill(program.pid, 'SIGTERM');
+      if (status === null) terminateProgram(program.pid);
       return EXIT_TEMPORARY_STATUS;
     }
     takeBackSocket(socket);
@@ -79,7 +80,14 @@ export async function runUcspiTlsProgram(
       letGo();
       return EXIT_TEMPORARY_STATUS;
     }
-    await answer(control, byte, () => client.variables(tls));
+    try {
+      await answer(control, byte, () => client.variables(tls));
+    } catch (err) {
+      client.failed(`unable to answer on SSLCTLFD: ${errorText(err)}`);
+      tls.destroy();
+      letGo();
+      return EXIT_TEMPORARY_STATUS;
+    }
     await relay(tls, program, { layers: [], idleMs: client.idleMs, programEnd: 'half-close' });
     control.destroy();
     return null;

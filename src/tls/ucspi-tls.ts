@@ -5,6 +5,7 @@
 // read is still in the kernel, and the handshake reads it), `Y` also answers with the session's
 // variables; then the pipes are relayed over TLS as without -n.
 import type { Socket } from 'node:net';
+import { errorText } from '../errstr';
 import type { TLSSocket } from 'node:tls';
 import { wasInherited } from '../inherited';
 import type { UcspiTlsDescriptors, UcspiTlsProgram } from '../server/children';
@@ -124,17 +125,19 @@ export async function serveUcspiTls(c: Connection, program: UcspiTlsProgram, log
     return { kill: true };
   }
   takeBackSocket(c.socket);
-  let tls: TLSSocket;
+  let tls: TLSSocket | undefined;
   try {
     tls = await secureConnection(c, plan.handshake);
+    log.tlsAccepted(program.pid, c.tls!);
+    const session = tls;
+    await answer(control, byte, () => sslVariables(session));
   } catch (err) {
-    log.drop(err instanceof Drop ? err.reason : String(err));
+    log.drop(err instanceof Drop ? err.reason : `unable to serve: ${errorText(err)}`);
     // the program reads end of file on SSLREADFD, as when ucspi-ssl's TLS process dies
+    tls?.destroy();
     letGo();
     return { kill: false };
   }
-  log.tlsAccepted(program.pid, c.tls!);
-  await answer(control, byte, () => sslVariables(tls));
   await relay(tls, program, { layers: [], idleMs: plan.handshake.idleMs });
   control.destroy();
   return { kill: false };
