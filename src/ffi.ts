@@ -36,6 +36,7 @@ export interface Libc {
   if_nametoindex: Fn;
   poll: Fn;
   pipe2: Fn;
+  socketpair: Fn;
   getsockname: Fn;
   recv: Fn;
 }
@@ -80,6 +81,7 @@ export function libc(): Libc | null {
       if_nametoindex: f('unsigned int if_nametoindex(const char *name)'),
       poll: f('int poll(void *fds, unsigned long nfds, int timeout)'),
       pipe2: f('int pipe2(void *fds, int flags)'),
+      socketpair: f('int socketpair(int domain, int type, int protocol, void *fds)'),
       getsockname: f('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)'),
       recv: f('long recv(int fd, void *buf, unsigned long len, int flags)'),
     };
@@ -330,6 +332,19 @@ export function duplicateDescriptor(lib: Libc, fd: number, minFd = 3): number {
 export function makePipe(lib: Libc, minFd = 10): [number, number] {
   const fds = Buffer.alloc(8);
   if (lib.pipe2(fds, O_CLOEXEC) < 0) throw errnoError(lastErrno(lib), 'pipe2');
+  return raisePair(lib, fds, minFd);
+}
+
+const AF_UNIX = 1;
+
+/** A close-on-exec AF_UNIX stream socket pair (UCSPI-TLS's control socket), both ends at least `minFd`. */
+export function makeSocketPair(lib: Libc, minFd = 10): [number, number] {
+  const fds = Buffer.alloc(8);
+  if (lib.socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, fds) < 0) throw errnoError(lastErrno(lib), 'socketpair');
+  return raisePair(lib, fds, minFd);
+}
+
+function raisePair(lib: Libc, fds: Buffer, minFd: number): [number, number] {
   const ends: [number, number] = [fds.readInt32LE(0), fds.readInt32LE(4)];
   for (let i = 0; i < 2; i++) {
     if (ends[i] >= minFd) continue;

@@ -109,7 +109,7 @@ async function greeting(ip: string, ca?: string): Promise<string> {
  * Runs a copied service's run script and checks it serves: the greeting as nobody with its limit,
  * the status socket, the server's -v lines on stdout (2>&1), -c from control/concurrencyincoming.
  */
-async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'sslserver', ca?: string): Promise<void> {
+async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'sslserver', ca?: string, more?: (log: () => string) => Promise<void>): Promise<void> {
   const proc = spawn(join(dir, 'run'), [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
   children.add(proc);
   let log = '';
@@ -122,6 +122,7 @@ async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'ssl
     for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(log, new RegExp(`^${server}: status: 0/7$`, 'm'));
     assert.match(log, new RegExp(`^${server}: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
+    await more?.(() => log);
   } finally {
     proc.kill('SIGTERM');
   }
@@ -166,6 +167,47 @@ describe('examples', () => {
     assert.ok(text.includes('/etc/ssl/mail/fullchain.pem') && text.includes('/etc/ssl/mail/privkey.pem'), 'the run script names its certificate and key');
     writeFileSync(run, text.replace('/etc/ssl/mail/fullchain.pem', pki.rsa.cert).replace('/etc/ssl/mail/privkey.pem', pki.rsa.key));
     await serviceServes(dir, ip, 'sslserver', pki.ca);
+  });
+
+  it('daemontools: the STARTTLS run script (sslserver -n) greets in clear and makes TLS when its qmail-smtpd asks', { skip: need(...SUPERVISORS.daemontools.tools, 'openssl') }, async () => {
+    const ip = randomLoopbackIp();
+    const pki = await makeTestPki();
+    const { dir, qmail } = serviceCopy('daemontools', ip, 'qmail-smtpd-starttls');
+    const run = join(dir, 'run');
+    const text = readFileSync(run, 'utf8');
+    assert.match(text, /sslserver -n /);
+    writeFileSync(run, text.replace('/etc/ssl/mail/fullchain.pem', pki.rsa.cert).replace('/etc/ssl/mail/privkey.pem', pki.rsa.key));
+    // a qmail-smtpd that speaks UCSPI-TLS when UCSPITLS is set: greets as the plain one, offers
+    // STARTTLS, asks with y, answers QUIT inside TLS
+    const smtpd = join(qmail, 'bin', 'qmail-smtpd');
+    writeFileSync(
+      smtpd,
+      [
+        '#!/bin/sh',
+        'echo "220 $TCPLOCALHOST ESMTP uid=`id -u` $MAXCONNIP"',
+        'read -r l',
+        '[ "${UCSPITLS-unset}" = "" ] || exit 1',
+        "printf '250-x\\r\\n250 STARTTLS\\r\\n'",
+        'read -r l',
+        "printf '220 go ahead\\r\\n'",
+        'printf y >&$SSLCTLFD',
+        'eval "exec 0<&$SSLREADFD 1>&$SSLWRITEFD $SSLCTLFD>&-"',
+        'read -r l',
+        'echo "221 $l in TLS"',
+        '',
+      ].join('\n'),
+    );
+    await serviceServes(dir, ip, 'sslserver', undefined, async (log) => {
+      const r = spawnSync('openssl', ['s_client', '-starttls', 'smtp', '-connect', `${ip}:2525`, '-CAfile', pki.ca, '-verify_return_error', '-quiet'], {
+        input: 'QUIT\n',
+        encoding: 'latin1',
+        timeout: 20_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, '221 QUIT in TLS\n');
+      for (let i = 0; i < 100 && !/ ssl \d+ accept/.test(log()); i++) await new Promise((res) => setTimeout(res, 50));
+      assert.match(log(), /^sslserver: ssl \d+ accept $/m);
+    });
   });
 
   it('systemd: the unit passes systemd-analyze verify, with KillMode=process', { skip: need('systemd-analyze') }, () => {

@@ -253,14 +253,9 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     }
   });
 
-  it('prints the usage line and exits 100 on a bad option, and refuses -n it does not do yet', async () => {
+  it('prints the usage line and exits 100 on a bad option', async () => {
     const bad = await run(SSLSERVER, ['-Y', '0', '0', 'true'], { env: serverEnv() });
     assert.equal(bad.status, 100);
     assert.match(bad.stderr.toString(), /^sslserver: illegal option -- Y\nsslserver: usage: sslserver \[ -1346UXpPhHrRoOdDqQvVIeEsSnNmzZ \]/);
-    for (const flag of ['-n']) {
-      const r = await run(SSLSERVER, [flag, '127.0.0.1', '0', 'true'], { env: serverEnv() });
-      assert.equal(r.status, 100, flag);
-      assert.match(r.stderr.toString(), /^sslserver: fatal: .* not supported yet\n$/);
-    }
   });
 });

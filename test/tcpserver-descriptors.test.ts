@@ -115,6 +115,9 @@ describe('a connection step that finds no descriptor', () => {
       launchOnPipes() {
         return Promise.reject(new Error('not relayed here'));
       },
+      launchUcspiTls() {
+        return Promise.reject(new Error('no UCSPI-TLS here'));
+      },
     };
     const options = { ...defaultServerOptions(), verbosity: 0 as const };
     const server = new ConnectionServer({ options, program: ['x'], environ: [], launcher, log, steps: [step] });

@@ -18,6 +18,9 @@ import { readPassword } from '../src/tls/password';
 import { cipherBits, sessionIdHex } from '../src/tls/session';
 import { parseSslServerArgs } from '../src/tls/sslserver-options';
 import { parseSslClientArgs } from '../src/sslclient/options';
+import { unknownUcspiTlsRequest } from '../src/tls/messages';
+import { encodeReply, ucspiTlsDescriptors, ucspiTlsVariables } from '../src/tls/ucspi-tls';
+import { wasInherited } from '../src/inherited';
 import { tempDir } from './support/tmp';
 import { makeTestPki, NEED_OPENSSL, TestPki } from './support/tls';
 
@@ -238,6 +241,9 @@ describe('command lines', () => {
     assert.equal(parseSslServerArgs(['-V', '-v', '0', '1', 'p']).options.tlsDetails, false, 'a later -v drops -V');
     assert.deepEqual(parseSslServerArgs(['-Y']).problem, { kind: 'illegal', letter: 'Y' });
     assert.equal(parseSslServerArgs(['-m', '0', '1', 'p']).options.clientCertificates, 'mail');
+    assert.equal(d.delayedTls, false);
+    assert.equal(parseSslServerArgs(['-n', '0', '1', 'p']).options.delayedTls, true);
+    assert.equal(parseSslServerArgs(['-nN', '0', '1', 'p']).options.delayedTls, false, 'a later -N wins');
   });
 
   it("sslclient: ucspi-ssl's defaults (-r -h -x -n, TCP_NODELAY, 2+58) and letters", () => {
@@ -258,5 +264,32 @@ describe('command lines', () => {
     );
     assert.equal(parseSslClientArgs(['-i', 'not an address', 'h', '1', 'p']).kind, 'usage');
     assert.equal(parseSslClientArgs(['-Y']).kind, 'getopt');
+    assert.equal(d.options.ucspiTls, false);
+    const y = parseSslClientArgs(['-y', 'h', '1', 'p']);
+    assert.equal(y.kind === 'ok' && y.options.ucspiTls, true);
+  });
+});
+
+describe('UCSPI-TLS', () => {
+  it('encodes the Y reply as NAME=value and NUL each, then one more NUL', () => {
+    assert.equal(encodeReply([]).toString('latin1'), '\0');
+    assert.equal(encodeReply([['SSL_PROTOCOL', 'TLSv1.3'], ['SSL_CIPHER', 'X']]).toString('latin1'), 'SSL_PROTOCOL=TLSv1.3\0SSL_CIPHER=X\0\0');
+  });
+
+  it('names a request that is neither y nor Y readably, whatever the byte', () => {
+    assert.equal(unknownUcspiTlsRequest(0x78), "unknown request on SSLCTLFD: 'x' (neither y nor Y)");
+    assert.equal(unknownUcspiTlsRequest(0), "unknown request on SSLCTLFD: '\\x00' (neither y nor Y)");
+    assert.equal(unknownUcspiTlsRequest(0x27), "unknown request on SSLCTLFD: '\\x27' (neither y nor Y)");
+    fc.assert(fc.property(fc.integer({ min: 0, max: 255 }), (b) => /^unknown request on SSLCTLFD: '[!-~]+' \(neither y nor Y\)$/.test(unknownUcspiTlsRequest(b))));
+  });
+
+  it('gives the program the lowest three descriptors above 2, passing over the socket and inherited ones', () => {
+    // what this process inherited (the test runner may pass descriptors) is passed over
+    const free = Array.from({ length: 20 }, (_, i) => i + 3).filter((fd) => !wasInherited(fd));
+    assert.deepEqual(ucspiTlsDescriptors(), { socket: undefined, control: free[0], read: free[1], write: free[2] });
+    const onSocket = free.slice(2).filter((fd) => fd !== 6 && fd !== 7);
+    assert.deepEqual(ucspiTlsDescriptors([6, 7]), { socket: [6, 7], control: free[0], read: free[1], write: onSocket[0] });
+    const d = ucspiTlsDescriptors();
+    assert.deepEqual(ucspiTlsVariables(d), [['SSLCTLFD', String(d.control)], ['SSLREADFD', String(d.read)], ['SSLWRITEFD', String(d.write)]]);
   });
 });

@@ -121,6 +121,10 @@ export function inProcessChain(argv: readonly string[], environ: readonly string
     c.environ = env;
     if (!plan) return;
     return runLinks(plan, env).then(({ program, layers }) => {
+      // sslserver -n: the program must own the socket, and a copier (recordio, fixcrio) between them
+      // cannot be a relay layer here; the chain's programs then run as programs, as in C (where the
+      // copier holds the socket and TLS through it cannot work either: doc/sslserver.md)
+      if (layers.length && c.ucspiTls && !program.inProcess) return;
       c.program = program;
       if (layers.length) relayOf(c).layers.push(...layers);
     });

@@ -9,13 +9,14 @@ import { programPath, rawArgs, rawEnviron } from '../rawproc';
 import { portForOperand } from '../services';
 import { parseSslClientArgs, SSLCLIENT_USAGE } from '../sslclient/options';
 import { endAs, runProgram } from '../sslclient/program';
-import { connectTls, serverProblem } from '../sslclient/secure';
+import { ClientTlsSettings, clientSession } from '../sslclient/secure';
+import { PROGRAM_SOCKET, runUcspiTlsProgram } from '../sslclient/ucspi-tls';
 import { connectionEnds, connectToHost, describeConnection, sendProxyHeader } from '../tcpclient/open';
 import { makeContext } from '../tls/context';
-import { handshakeFailureText } from '../tls/failure';
-import { PASSWORD_TOO_LONG, READ_PASSWORD, SSLCLIENT_CONTEXT_FAILURES, sslConnectFailure } from '../tls/messages';
+import { PASSWORD_TOO_LONG, READ_PASSWORD, SSLCLIENT_CONTEXT_FAILURES } from '../tls/messages';
 import { readPassword } from '../tls/password';
 import { sessionEnvironment } from '../tls/session';
+import { ucspiTlsDescriptors, ucspiTlsVariables } from '../tls/ucspi-tls';
 
 export async function main(): Promise<void> {
   const parsed = parseSslClientArgs(rawArgs());
@@ -56,18 +57,30 @@ export async function main(): Promise<void> {
   });
   if ('failure' in made) return diag.fatal(SSLCLIENT_CONTEXT_FAILURES[made.failure]);
   const [first, second] = o.connectTimeouts;
-  let tls;
-  try {
-    tls = await connectTls(socket, made.context, host, (first + second) * 1000);
-  } catch (err) {
-    return diag.fatal(sslConnectFailure(handshakeFailureText(err)));
+  const settings: ClientTlsSettings = {
+    context: made.context,
+    host,
+    timeoutMs: (first + second) * 1000,
+    verifyServer: o.verifyServer,
+    checkName: o.checkName,
+    verifyDepth: o.verifyDepth,
+    noDelay: !o.delay,
+  };
+  const session = () => clientSession(socket, settings, () => o.verbosity >= 2 && diag.say('ssl connect'));
+  if (o.ucspiTls) {
+    const descriptors = ucspiTlsDescriptors(PROGRAM_SOCKET);
+    for (const [name, value] of ucspiTlsVariables(descriptors)) env.set(name, value);
+    const started = await runUcspiTlsProgram(socket, program, env.apply(rawEnviron()), descriptors, {
+      session,
+      variables: (tls) => sessionEnvironment(tls, 'CLIENT'),
+      failed: (message) => diag.say(`fatal: ${message}`),
+      idleMs: o.idleTimeout * 1000,
+    });
+    if ('error' in started) return diag.fatalSys(unableToRun(program[0]), started.error);
+    endAs(await started.done);
   }
-  if (o.verbosity >= 2) diag.say('ssl connect');
-  if (o.verifyServer) {
-    const problem = serverProblem(tls, o.checkName ? host : null, o.verifyDepth);
-    if (problem !== null) diag.fatal(problem);
-  }
-  if (!o.delay) socket.setNoDelay(true);
+  const tls = await session();
+  if (typeof tls === 'string') return diag.fatal(tls);
   if (o.sslEnvironment) for (const [name, value] of sessionEnvironment(tls, 'CLIENT')) env.set(name, value);
 
   const started = await runProgram(tls, program, env.apply(rawEnviron()), o.idleTimeout * 1000);

@@ -1,7 +1,7 @@
 // sslserver: tcpserver's connection path with TLS terminated in the server (ucspi-ssl 0.95b's
 // command line and messages; see doc/sslserver.md).
 import { libc } from '../ffi';
-import { EXIT_USAGE, Diagnostics } from '../messages';
+import { Diagnostics } from '../messages';
 import { rememberInheritedDescriptors } from '../inherited';
 import { rawArgs } from '../rawproc';
 import { runServer } from '../server/run';
@@ -20,12 +20,6 @@ export async function main(): Promise<void> {
   // as soon as can be: a signal inherited as ignored must not kill us meanwhile
   keepServerSignals(libc());
   const diag: Diagnostics = new Diagnostics('sslserver', SSLSERVER_USAGE);
-  if (!parsed.problem) {
-    diag.verbosity = options.verbosity;
-    // silently serving TLS at once to a program that expects STARTTLS, or without the client
-    // certificates asked for, would be worse than not starting
-    if (options.delayedTls) diag.fatal('-n (UCSPI-TLS, TLS when the program asks) is not supported yet', EXIT_USAGE);
-  }
   await runServer({
     diag,
     ...parsed,

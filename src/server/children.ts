@@ -21,6 +21,7 @@ import {
   Libc,
   libc,
   makePipe,
+  makeSocketPair,
   peekExitedChild,
   reapChild,
   setBlocking,
@@ -65,6 +66,24 @@ export type PipeDescriptors = readonly [number, number];
 
 const STDIO_PIPES: PipeDescriptors = [0, 1];
 
+/** Where a UCSPI-TLS program finds its control socket and its pipes for after TLS. */
+export interface UcspiTlsDescriptors {
+  /** the socket's, for reading and writing: 0 and 1 (a server's program), 6 and 7 (sslclient's) */
+  readonly socket?: PipeDescriptors;
+  readonly control: number;
+  readonly read: number;
+  readonly write: number;
+}
+
+/**
+ * A UCSPI-TLS program (sslserver -n): the socket on fds 0 and 1 for the plaintext part; this process
+ * at the other ends of its control socket and of its pipes (toProgram feeds SSLREADFD, fromProgram
+ * drains SSLWRITEFD) for the relay once TLS is on.
+ */
+export interface UcspiTlsProgram extends PipedProgram {
+  readonly control: Socket;
+}
+
 export interface Launcher {
   /** Resolves with the child's pid once it runs the program; rejects with an errno error otherwise. */
   launch(req: LaunchRequest): Promise<number>;
@@ -73,6 +92,11 @@ export interface Launcher {
    * `fds` are the program's descriptors for them, [reading, writing].
    */
   launchOnPipes(req: ProgramRequest, fds?: PipeDescriptors): Promise<PipedProgram>;
+  /**
+   * The socket on fds 0 and 1 as launch() gives it, and a control socket and two pipes on `fds`.
+   * The caller keeps its copy of the socket (for TLS later); it is left blocking, untouched, meanwhile.
+   */
+  launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram>;
   /** Called with the raw wait status of every child this launcher started. */
   onExit: (pid: number, waitStatus: number) => void;
   readonly kind: 'posix_spawn' | 'child_process';
@@ -132,6 +156,48 @@ class PosixSpawnLauncher implements Launcher {
     }
     return {
       pid,
+      toProgram: new Socket({ fd: input[1], readable: false, writable: true }),
+      fromProgram: new Socket({ fd: output[0], readable: true, writable: false }),
+    };
+  }
+
+  async launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram> {
+    // [ours, the program's] for the control socket; [read, write] for each pipe
+    const opened: number[] = [];
+    const open = (make: () => [number, number]): [number, number] => {
+      const ends = make();
+      opened.push(...ends);
+      return ends;
+    };
+    let control: [number, number], input: [number, number], output: [number, number];
+    try {
+      control = open(() => makeSocketPair(this.lib));
+      input = open(() => makePipe(this.lib));
+      output = open(() => makePipe(this.lib));
+    } catch (err) {
+      for (const fd of opened) this.lib.close(fd);
+      throw err;
+    }
+    setBlocking(this.lib, req.fd);
+    const [reading, writing] = fds.socket ?? STDIO_PIPES;
+    let pid: number;
+    try {
+      pid = await this.spawn(req, [
+        [req.fd, reading],
+        [req.fd, writing],
+        [control[1], fds.control],
+        [input[0], fds.read],
+        [output[1], fds.write],
+      ]);
+    } catch (err) {
+      for (const fd of [control[0], input[1], output[0]]) this.lib.close(fd);
+      throw err;
+    } finally {
+      for (const fd of [control[1], input[0], output[1]]) this.lib.close(fd);
+    }
+    return {
+      pid,
+      control: new Socket({ fd: control[0], readable: true, writable: true }),
       toProgram: new Socket({ fd: input[1], readable: false, writable: true }),
       fromProgram: new Socket({ fd: output[0], readable: true, writable: false }),
     };
@@ -210,6 +276,26 @@ class ChildProcessLauncher implements Launcher {
     };
   }
 
+  async launchUcspiTls(req: LaunchRequest, fds: UcspiTlsDescriptors): Promise<UcspiTlsProgram> {
+    // libuv's 'pipe' is a socket pair: a control socket, and pipes as good as pipes
+    const [reading, writing] = fds.socket ?? STDIO_PIPES;
+    const stdio: StdioOptions = Array.from({ length: Math.max(fds.control, fds.read, fds.write, reading, writing) + 1 }, (_, fd) =>
+      fd <= 2 ? 'inherit' : 'ignore',
+    );
+    stdio[reading] = stdio[writing] = req.socket;
+    // the program expects blocking I/O, and libuv makes only fds 0-2 blocking; the description is
+    // shared, so ours is blocking too until TLS (untouched meanwhile)
+    (req.socket as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(true);
+    stdio[fds.control] = stdio[fds.read] = stdio[fds.write] = 'pipe';
+    const child = await this.spawn(req, stdio);
+    return {
+      pid: child.pid as number,
+      control: child.stdio[fds.control] as Socket,
+      toProgram: child.stdio[fds.read] as Writable & { destroy(): void },
+      fromProgram: child.stdio[fds.write] as Readable,
+    };
+  }
+
   private spawn(req: ProgramRequest, stdio: StdioOptions): Promise<ChildProcess> {
     return new Promise((resolve, reject) => {
       const child = nodeSpawn(req.program, req.argv.slice(1), { argv0: req.argv[0], env: envObject(req.env), stdio });
@@ -230,6 +316,15 @@ function envObject(environ: readonly string[]): Record<string, string> {
     if (eq > 0) env[e.slice(0, eq)] = Buffer.from(e.slice(eq + 1), 'latin1').toString();
   }
   return env;
+}
+
+/** SIGTERM to a program of ours not reaped yet (its pid is still its own). */
+export function terminateProgram(pid: number): void {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // gone already
+  }
 }
 
 /** The best launcher this process can have, or the plain-Node one when asked for. */

@@ -16,6 +16,7 @@ import type { ProgramPlan } from './program';
 import type { RelayPlan } from './relay';
 import type { ConnectionAddresses } from './address';
 import type { ConnectionFacts, TlsFacts } from './log';
+import type { UcspiTlsPlan } from '../tls/ucspi-tls';
 import type { ServerOptions } from './options';
 
 export interface Connection extends ConnectionFacts, LimitedConnection, ConnectionAddresses {
@@ -51,6 +52,11 @@ export interface Connection extends ConnectionFacts, LimitedConnection, Connecti
   environ: string[] | null;
   /** Set by a TLS handshake step: the session, for the log's `ssl <pid> accept` line. */
   tls: TlsFacts | null;
+  /**
+   * Set by sslserver -n's step: the program gets the socket, a control socket and two pipes, and
+   * asks for TLS itself (src/tls/ucspi-tls.ts). Null otherwise.
+   */
+  ucspiTls?: UcspiTlsPlan | null;
 }
 
 /** A connection just accepted, before its steps. */
@@ -77,6 +83,7 @@ class AcceptedConnection implements Connection {
   deny = false;
   relay: RelayPlan | null = null;
   tls: TlsFacts | null = null;
+  ucspiTls: UcspiTlsPlan | null = null;
   program: ProgramPlan | null = null;
   environ: string[] | null = null;
 

@@ -27,6 +27,8 @@ import { openStatusSocket, STATUS_VARIABLE, statusReport } from './status';
 export interface SecureParts {
   readonly handshake: Step;
   readonly environment?: Step;
+  /** descriptors a connection takes beyond 0.88's while its program starts */
+  readonly descriptors?: number;
 }
 
 export interface ServerCommand {

@@ -10,7 +10,8 @@ import { connectionAddresses, endpointOf, peerOfReset } from './address';
 import type { Admission } from '../limits';
 import { acceptedConnection, Connection, connectionSteps, Drop, relayOf, Step } from './connection';
 import { DescriptorRoom, descriptorsPerConnection, isOutOfDescriptors } from './descriptors';
-import type { Launcher, LaunchRequest, PipedProgram, ProgramRequest } from './children';
+import { type Launcher, type LaunchRequest, type PipedProgram, type ProgramRequest, terminateProgram } from './children';
+import { serveUcspiTls } from '../tls/ucspi-tls';
 import { limitsStep, ServerLimits } from './limits';
 import { ProxySettings, proxyStep } from './proxy';
 import type { Listener } from './listener';
@@ -66,6 +67,8 @@ export interface ServerParts {
   readonly handshake?: Step;
   /** the server's own environment step (sslserver's SSL* variables) instead of 0.88's */
   readonly environment?: Step;
+  /** descriptors a connection takes beyond 0.88's while its program starts (default: a relay's pipes with a handshake) */
+  readonly descriptors?: number;
 }
 
 export class ConnectionServer {
@@ -98,7 +101,8 @@ export class ConnectionServer {
       });
     this.steps = parts.programSteps?.length ? [...admission, ...parts.programSteps] : admission;
     // a relayed connection (TLS) also takes the four ends of its program's pipes while it starts
-    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options) + (parts.handshake ? 4 : 0));
+    const extra = parts.descriptors ?? (parts.handshake ? 4 : 0);
+    this.room = parts.room ?? new DescriptorRoom(descriptorsPerConnection(parts.options) + extra);
     this.environ = new KnownEnviron(parts.environ);
     parts.launcher.onExit = (pid, status) => this.exited(pid, status);
   }
@@ -292,7 +296,9 @@ export class ConnectionServer {
     try {
       started = c.relay
         ? this.launchRelayed(request, c.relay)
-        : this.parts.launcher.launch(new OnItsSocket(request, c));
+        : c.ucspiTls
+          ? this.launchUcspiTls(new OnItsSocket(request, c), c)
+          : this.parts.launcher.launch(new OnItsSocket(request, c));
     } catch (err) {
       return this.launchFailed(c, request, err);
     }
@@ -310,8 +316,9 @@ export class ConnectionServer {
     log.verdict(false, pid, c);
     if (c.tls) log.tlsAccepted(pid, c.tls);
     c.program?.announce?.(pid);
-    // the program has its own copy of a socket it was given; a relayed one is the relay's
-    if (!c.relay) c.client.close();
+    // the program has its own copy of a socket it was given; a relayed one is the relay's, and a
+    // UCSPI-TLS one the session's
+    if (!c.relay && !c.ucspiTls) c.client.close();
     this.served();
   }
 
@@ -367,12 +374,31 @@ export class ConnectionServer {
   }
 
   private relayTo(program: PipedProgram, plan: RelayPlan): void {
+    this.endsWith(program.pid, relay(plan.client, program, plan));
+  }
+
+  /** sslserver -n: the program on the socket, the session (TLS when it asks) held by this process. */
+  private async launchUcspiTls(request: LaunchRequest, c: Connection): Promise<number> {
+    const { descriptors } = c.ucspiTls!;
+    const program = await this.parts.launcher.launchUcspiTls(request, descriptors);
+    const ending = this.endsWith(
+      program.pid,
+      serveUcspiTls(c, program, this.parts.log).then(({ kill }) => {
+        if (kill && ending.status === null) terminateProgram(program.pid);
+      }),
+    );
+    return program.pid;
+  }
+
+  /** The connection of `pid` ends when both the program has exited and `relayed` has resolved. */
+  private endsWith(pid: number, relayed: Promise<void>): RelayEnding {
     const ending: RelayEnding = { status: null, relayed: false };
-    this.relaying.set(program.pid, ending);
-    void relay(plan.client, program, plan).then(() => {
+    this.relaying.set(pid, ending);
+    void relayed.then(() => {
       ending.relayed = true;
-      if (ending.status !== null) this.relayEnded(program.pid, ending.status);
+      if (ending.status !== null) this.relayEnded(pid, ending.status);
     });
+    return ending;
   }
 
   private exited(pid: number, status: number): void {

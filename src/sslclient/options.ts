@@ -5,10 +5,11 @@ import { getopt, GetoptProblem } from '../getopt';
 import { scanNumber } from '../scan';
 import { applyConnectLetter, ConnectOptions, defaultConnectOptions } from '../tcpclient/options';
 
+// 0.95b's line as it is (a drop-in says the same): -y and -P are told in doc/sslclient.md
 export const SSLCLIENT_USAGE =
   'sslclient [ -463hHrRdDqQveEsSnNxX ] [ -i localip ] [ -p localport ] [ -T timeoutconn ] [ -l localname ] [ -t timeoutinfo ] [ -I interface ] [ -a cafile ] [ -A cadir ] [ -c certfile ] [ -z ciphers ] [ -k keyfile ] [ -V verifydepth ] [ -w progtimeout ] host port program';
 
-const LETTERS = 'dDvqQhHrRi:p:t:T:l:a:A:c:z:k:V:346eEsSnN0xXw:I:P:';
+const LETTERS = 'dDvqQhHrRi:p:t:T:l:a:A:c:z:k:V:346eEsSnN0xXw:I:P:y';
 
 export interface SslClientOptions extends ConnectOptions {
   /** -a, -A: what to trust; neither: Node's built-in roots */
@@ -33,6 +34,8 @@ export interface SslClientOptions extends ConnectOptions {
   checkName: boolean;
   /** -w: seconds without a byte either way */
   idleTimeout: number;
+  /** -y: UCSPI-TLS, TLS when the program asks for it (the letter of the original patch; not in 0.95b) */
+  ucspiTls: boolean;
 }
 
 export type ParsedSslClientLine =
@@ -57,6 +60,7 @@ export function parseSslClientArgs(args: readonly string[]): ParsedSslClientLine
     verifyServer: true,
     checkName: true,
     idleTimeout: 3600,
+    ucspiTls: false,
   };
   const parsed = getopt(args, LETTERS);
   // as ucspi-ssl: an empty file or cipher list is none
@@ -82,6 +86,7 @@ export function parseSslClientArgs(args: readonly string[]): ParsedSslClientLine
       case 'n': o.checkName = true; break;
       case 'x': o.verifyServer = true; break;
       case 'X': o.verifyServer = false; break;
+      case 'y': o.ucspiTls = true; break;
       // '0' is in 0.95b's getopt string and does nothing
     }
   }

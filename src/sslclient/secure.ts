@@ -3,8 +3,8 @@
 // failure with its message.
 import { isIP, Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, SecureContext, TLSSocket } from 'node:tls';
-import { HandshakeTimeout } from '../tls/failure';
-import { NO_SERVER_CERTIFICATE, serverNameMismatch, UNVERIFIED_SERVER } from '../tls/messages';
+import { HandshakeTimeout, handshakeFailureText } from '../tls/failure';
+import { NO_SERVER_CERTIFICATE, serverNameMismatch, sslConnectFailure, UNVERIFIED_SERVER } from '../tls/messages';
 import { releaseWhenPeerGone } from '../tls/peer-gone';
 import { peerChain } from '../tls/session';
 
@@ -49,4 +49,43 @@ export function serverProblem(tls: TLSSocket, host: string | null, verifyDepth: 
   if (!tls.authorized || peerChain(tls).length > verifyDepth) return UNVERIFIED_SERVER;
   if (host !== null && checkServerIdentity(host.replace(/^\[|\]$/g, ''), cert) !== undefined) return serverNameMismatch(host);
   return null;
+}
+
+export interface ClientTlsSettings {
+  readonly context: SecureContext;
+  /** the host operand: SNI, and the name the certificate must carry with -n */
+  readonly host: string;
+  /** -T's two parts together, ms */
+  readonly timeoutMs: number;
+  /** -x */
+  readonly verifyServer: boolean;
+  /** -n */
+  readonly checkName: boolean;
+  /** -V */
+  readonly verifyDepth: number;
+  /** -D: TCP_NODELAY on the socket once the session is up */
+  readonly noDelay: boolean;
+}
+
+/**
+ * sslclient's session: the handshake, `connected` called (the -v line), the server checked. The
+ * session, or the message that ends sslclient.
+ */
+export async function clientSession(socket: Socket, s: ClientTlsSettings, connected: () => void): Promise<TLSSocket | string> {
+  let tls: TLSSocket;
+  try {
+    tls = await connectTls(socket, s.context, s.host, s.timeoutMs);
+  } catch (err) {
+    return sslConnectFailure(handshakeFailureText(err));
+  }
+  connected();
+  if (s.verifyServer) {
+    const problem = serverProblem(tls, s.checkName ? s.host : null, s.verifyDepth);
+    if (problem !== null) {
+      tls.destroy();
+      return problem;
+    }
+  }
+  if (s.noDelay) socket.setNoDelay(true);
+  return tls;
 }

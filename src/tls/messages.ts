@@ -39,6 +39,12 @@ export const sslserverHandshakeFailure = (reason: string): string => `unable to 
 /** the patch's `dropping connection, unable to accept SSL connection`, with the reason */
 export const patchHandshakeFailure = (reason: string): string => `unable to accept SSL connection: ${reason}`;
 
+/** sslserver -n: the program wrote something other than `y` or `Y` on SSLCTLFD (not in ucspi-ssl) */
+export const unknownUcspiTlsRequest = (byte: number): string => {
+  const shown = byte > 32 && byte < 127 && byte !== 0x27 ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  return `unknown request on SSLCTLFD: '${shown}' (neither y nor Y)`;
+};
+
 // sslserver's checks of a client certificate (-m, -z), after the handshake
 export const NO_CLIENT_CERTIFICATE = 'no client certificate';
 export const UNVERIFIED_CLIENT = 'missing credentials (CA) or unable to validate client certificate';

@@ -9,7 +9,8 @@ import { inheritedUnacted, SIGHUP } from '../signals';
 import type { ClientCheck } from './client-certificate';
 import { ContextSettings, pemCertificates, readText } from './context';
 import { sslEnvironment } from './environment';
-import { handshakeStep } from './handshake';
+import { HandshakeSettings, handshakeStep } from './handshake';
+import { ucspiTlsDescriptors, ucspiTlsStep } from './ucspi-tls';
 import {
   CLIENT_CA_FAILURE,
   ContextFailure,
@@ -157,18 +158,19 @@ export function sslserverSecure(
     }
     const certificates = new ServerCertificates(fallback, byName);
     reloadOnHangup(certificates);
-    return {
-      handshake: handshakeStep({
-        certificates,
-        requestCert: clients.requestCert,
-        clientCheck: clients.clientCheck,
-        timeoutMs: o.handshakeTimeout * 1000,
-        idleMs: o.idleTimeout * 1000,
-        sslEnvironment: o.sslEnvironment,
-        failure: sslserverHandshakeFailure,
-      }),
-      environment: sslEnvironment(o.tcpEnvironment),
+    const settings: HandshakeSettings = {
+      certificates,
+      requestCert: clients.requestCert,
+      clientCheck: clients.clientCheck,
+      timeoutMs: o.handshakeTimeout * 1000,
+      idleMs: o.idleTimeout * 1000,
+      sslEnvironment: o.sslEnvironment,
+      failure: sslserverHandshakeFailure,
     };
+    const environment = sslEnvironment(o.tcpEnvironment);
+    if (!o.delayedTls) return { handshake: handshakeStep(settings), environment };
+    // -n: TLS when the program asks; a control socket and two pipes (six ends while it starts)
+    return { handshake: ucspiTlsStep({ descriptors: ucspiTlsDescriptors(), handshake: settings }), environment, descriptors: 6 };
   };
 }
 
