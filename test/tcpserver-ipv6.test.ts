@@ -29,7 +29,8 @@ async function connectOnce(s: RunningServer, host: string): Promise<{ env: Map<s
   while (!s.lines().at(-1)?.startsWith('tcpserver: status: ')) await new Promise((res) => setTimeout(res, 10));
   const env = parseEnvOutput(r.data.toString('latin1'));
   for (const k of [...env.keys()]) if (k.endsWith('PORT')) env.set(k, 'N');
-  const log = s.lines().slice(before).map((l) => l.replace(/\d{4,}/g, 'N'));
+  // a pid may have any number of digits (pid numbers wrap), ports have four or five
+  const log = s.lines().slice(before).map((l) => l.replace(/^(tcpserver: (?:pid|ok|deny|end)) \d+/, '$1 N').replace(/\d{4,}/g, 'N'));
   return { env, log };
 }
 
