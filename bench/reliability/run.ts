@@ -16,6 +16,7 @@ import { DnsTestServer } from '../../test/support/dns-server';
 import { BIN, cBinary } from '../../test/support/programs';
 import { badPrograms, descriptorsShort, FaultResult, killedChildren, nonReaders, resets, rulesUnderLoad } from './faults';
 import { fuzzArguments, fuzzCdb, fuzzDnsParse, fuzzDnsPrograms, fuzzTcprules, seeded } from './fuzz';
+import { fuzzProxy, proxyFaults } from './proxy';
 import { deliberate, fates, STARTS } from './signals';
 import { soak, SoakResult } from './soak';
 
@@ -88,6 +89,18 @@ async function faults(dir: string): Promise<void> {
   table(['fault', 'impl', 'figures'], rows);
 }
 
+async function proxy(dir: string): Promise<void> {
+  console.log(`## PROXY protocol (tcpserver with PROXYFROM, ours only; fuzzer seed ${seed})\n`);
+  const rows: string[][] = [];
+  for (const [mode, noFfi] of [['FFI', false], ['no FFI', true]] as const) {
+    const rounds = size(20, 3);
+    rows.push([`${rounds} of each of the fault cases at once`, mode, report(`proxy faults ${mode}`, await proxyFaults(dir, rounds, noFfi))]);
+    const headers = size(20_000, 400);
+    rows.push([`${headers} mangled headers, judged by the parser`, mode, report(`proxy fuzz ${mode}`, await fuzzProxy(dir, headers, seeded(seed), noFfi))]);
+  }
+  table(['run', 'reading', 'figures'], rows);
+}
+
 async function signals(): Promise<void> {
   console.log('## Signals: what ends tcpserver\n');
   if (!C) return void console.log('(C tcpserver not installed)\n');
@@ -146,6 +159,7 @@ async function main(): Promise<void> {
   try {
     await soaks();
     await faults(dir);
+    await proxy(dir);
     await signals();
     await fuzzers(dir);
     hugeLine(dir);
