@@ -3,12 +3,10 @@
 // where both run. Each part fails on any violation: a client a deny rule refuses let in, a client
 // dropped, a crash or stack trace, a child or zombie left, a log line without its pair, a cdb that
 // differs from C's. Fuzzers run from a fixed seed (the long run takes a new one each time).
-// The PROXY protocol receiver (tcpserver with PROXYFROM; ours only, C has none): headers malformed,
-// truncated, oversized, slow, reset, from untrusted peers and from denied sources, and a fuzzer.
+// TLS and the PROXY protocol: reliability-tls.test.ts, reliability-proxy.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { badPrograms, descriptorsShort, FaultResult, killedChildren, nonReaders, resets, rulesUnderLoad } from '../bench/reliability/faults';
-import { fuzzProxy, proxyFaults } from '../bench/reliability/proxy';
 import { fuzzArguments, fuzzCdb, fuzzDnsParse, fuzzDnsPrograms, fuzzTcprules, seeded } from '../bench/reliability/fuzz';
 import { soak } from '../bench/reliability/soak';
 import { DnsTestServer } from './support/dns-server';
@@ -63,11 +61,4 @@ describe('fuzzers', () => {
     after(() => dns.close());
     it('rblsmtpd and tcpclient end as they should, 30 mangled answers each', async () => clean(await fuzzDnsPrograms(30, dns, seeded(SEED))));
   });
-});
-
-describe('PROXY protocol, with FFI and without', () => {
-  for (const [mode, noFfi] of [['FFI', false], ['no FFI', true]] as const) {
-    it(`${mode}: every fault case twice at once: dropped with its reason, a denied source never let in, no child left`, async () => clean(await proxyFaults(DIR, 2, noFfi)));
-    it(`${mode}: 300 mangled headers through a socket, served or dropped as the parser judges them`, async () => clean(await fuzzProxy(DIR, 300, seeded(SEED), noFfi)));
-  }
 });

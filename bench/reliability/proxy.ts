@@ -60,7 +60,7 @@ export interface SendPlan {
   /** ms between pieces */
   readonly gapMs?: number;
   /** after the last piece: half-close (default), stay silent, or reset */
-  readonly then?: 'end' | 'silence' | 'reset';
+  readonly afterwards?: 'end' | 'silence' | 'reset';
   /** give up after this long (a server that never closes) */
   readonly giveUpMs?: number;
 }
@@ -86,8 +86,8 @@ export function send(port: number, plan: SendPlan): Promise<Sent> {
         if (pieces.length && plan.gapMs) return void setTimeout(next, plan.gapMs);
         return next();
       }
-      if ((plan.then ?? 'end') === 'end') s.end();
-      else if (plan.then === 'reset') {
+      if ((plan.afterwards ?? 'end') === 'end') s.end();
+      else if (plan.afterwards === 'reset') {
         s.resetAndDestroy();
         done('reset');
       }
@@ -199,18 +199,18 @@ export const PROXY_CASES: readonly FaultCase[] = [
   },
   { name: 'v2 signature wrong in its last byte', plan: (p) => ({ from: p.balancer, pieces: [Buffer.concat([V2_SIGNATURE.subarray(0, 11), Buffer.from([0x0b]), v2(p).subarray(12)])] }), expect: parse('not a PROXY header') },
   // truncated, then silence (PROXYTIMEOUT ends them) or end of file
-  { name: 'v1 half a line, then silence', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 17)], then: 'silence' }), expect: TIMED_OUT },
-  { name: 'v2 head only, then silence', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 16)], then: 'silence' }), expect: TIMED_OUT },
-  { name: 'v2 signature cut, then silence', plan: (p) => ({ from: p.balancer, pieces: [V2_SIGNATURE.subarray(0, 5)], then: 'silence' }), expect: TIMED_OUT },
-  { name: 'connect, then silence', plan: (p) => ({ from: p.balancer, pieces: [], then: 'silence' }), expect: TIMED_OUT },
+  { name: 'v1 half a line, then silence', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 17)], afterwards: 'silence' }), expect: TIMED_OUT },
+  { name: 'v2 head only, then silence', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 16)], afterwards: 'silence' }), expect: TIMED_OUT },
+  { name: 'v2 signature cut, then silence', plan: (p) => ({ from: p.balancer, pieces: [V2_SIGNATURE.subarray(0, 5)], afterwards: 'silence' }), expect: TIMED_OUT },
+  { name: 'connect, then silence', plan: (p) => ({ from: p.balancer, pieces: [], afterwards: 'silence' }), expect: TIMED_OUT },
   { name: 'v2 cut, then end of file', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 22)] }), expect: EOF },
   { name: 'v1 cut, then end of file', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 30)] }), expect: EOF },
   // oversized
-  { name: 'v1 UNKNOWN, 108 bytes without CRLF, then silence', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(94)}`), then: 'silence' }), expect: parse('line too long') },
-  { name: 'v1 TCP6, an address of 97 digits', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY TCP6 ${'1'.repeat(97)}`), then: 'silence' }), expect: parse(WHOLE_OR_PART('line too long', 'bad address')) },
+  { name: 'v1 UNKNOWN, 108 bytes without CRLF, then silence', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(94)}`), afterwards: 'silence' }), expect: parse('line too long') },
+  { name: 'v1 TCP6, an address of 97 digits', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY TCP6 ${'1'.repeat(97)}`), afterwards: 'silence' }), expect: parse(WHOLE_OR_PART('line too long', 'bad address')) },
   { name: 'v1 UNKNOWN line of 200 bytes', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(186)}\r\n`) }), expect: parse('line too long') },
-  { name: 'v2 length 65535 (over 4096)', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(65535, p)], then: 'silence' }), expect: parse('header too long') },
-  { name: 'v2 length promising 1000 bytes, 12 sent, then silence', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)], then: 'silence' }), expect: TIMED_OUT },
+  { name: 'v2 length 65535 (over 4096)', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(65535, p)], afterwards: 'silence' }), expect: parse('header too long') },
+  { name: 'v2 length promising 1000 bytes, 12 sent, then silence', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)], afterwards: 'silence' }), expect: TIMED_OUT },
   { name: 'v2 length promising 1000 bytes, 12 sent, then end of file', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)] }), expect: EOF },
   // slow: a byte at a time (in time, and too slowly for PROXYTIMEOUT)
   { name: 'v1 a byte at a time', plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v1(p)), Buffer.from('data')], gapMs: 2 }), expect: { ran: 'allowed0' } },
@@ -220,8 +220,8 @@ export const PROXY_CASES: readonly FaultCase[] = [
   { name: 'a header from a peer not in PROXYFROM', plan: (p) => ({ from: p.stranger, pieces: [v1(p)] }), expect: { ran: 'stranger' } },
   { name: 'v2 LOCAL (health check)', plan: (p) => ({ from: p.balancer, pieces: [formatV2Local()] }), expect: { ran: 'balancer' } },
   // resets half way
-  { name: 'v1 half, then reset', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 10), v1(p).subarray(10, 20)], gapMs: 300, then: 'reset' }), expect: { dropped: /unable to read PROXY header: / } },
-  { name: 'v2 half, then reset', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 10), v2(p).subarray(10, 20)], gapMs: 300, then: 'reset' }), expect: { dropped: /unable to read PROXY header: / } },
+  { name: 'v1 half, then reset', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 10), v1(p).subarray(10, 20)], gapMs: 300, afterwards: 'reset' }), expect: { dropped: /unable to read PROXY header: / } },
+  { name: 'v2 half, then reset', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 10), v2(p).subarray(10, 20)], gapMs: 300, afterwards: 'reset' }), expect: { dropped: /unable to read PROXY header: / } },
   // the rules judge the header's source
   { name: 'v1 from a denied source', plan: (p) => ({ from: p.balancer, pieces: [v1(p, p.denied), Buffer.from('data')] }), expect: { denied: true } },
   { name: 'v2 from a denied source', plan: (p) => ({ from: p.balancer, pieces: [v2(p, p.denied), Buffer.from('data')] }), expect: { denied: true } },
