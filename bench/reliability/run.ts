@@ -6,6 +6,7 @@
 //   npm run reliability                 the long run (about 15 minutes on an idle 2-core machine)
 //   npm run reliability -- --quick      the same parts at CI sizes (about a minute)
 //   npm run reliability -- --seed 7     fuzzers from another seed (the seed is printed)
+//   npm run reliability -- --only tls,proxy   some parts only (soak faults tls proxy signals fuzzers huge)
 //
 // The short version that CI runs is test/reliability.test.ts, on the same functions.
 import { spawnSync } from 'node:child_process';
@@ -25,6 +26,9 @@ const quick = process.argv.includes('--quick');
 const seedAt = process.argv.indexOf('--seed');
 const seed = seedAt > 0 ? Number(process.argv[seedAt + 1]) : Date.now() % 100000;
 const size = (long: number, short: number) => (quick ? short : long);
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : null;
+const part = (name: string) => only === null || only.has(name);
 
 const C = cBinary('tcpserver');
 const OURS = join(BIN, 'tcpserver');
@@ -115,7 +119,7 @@ async function tls(dir: string): Promise<void> {
   rows.push([`-C 1: each fault ${rounds} times from one address, then an ordinary client from it`, 'ours', report('tls limits', await tlsLimitsAfterFaults(ours, rounds))]);
   table(['fault', 'impl', 'figures'], rows);
   const soakRows: Array<Array<string | number>> = [];
-  for (const [n, k] of quick ? [[300, 10]] : [[20_000, 10], [20_000, 35]]) {
+  for (const [n, k] of quick ? [[300, 10]] : [[5000, 10], [5000, 35]]) {
     for (const impl of impls) soakRows.push(soakRow(`${n} at ${k}`, impl.name, await tlsSoak(impl, n, k)));
   }
   console.log('Soak over TLS (RSS: the server process; C forks a TLS process per connection, counted among its children)\n');
@@ -190,13 +194,13 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   console.log(`# Reliability ${quick ? '(quick)' : ''}: ${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, seed ${seed}\n`);
   try {
-    await soaks();
-    await faults(dir);
-    await tls(dir);
-    await proxy(dir);
-    await signals();
-    await fuzzers(dir);
-    hugeLine(dir);
+    if (part('soak')) await soaks();
+    if (part('faults')) await faults(dir);
+    if (part('tls')) await tls(dir);
+    if (part('proxy')) await proxy(dir);
+    if (part('signals')) await signals();
+    if (part('fuzzers')) await fuzzers(dir);
+    if (part('huge')) hugeLine(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

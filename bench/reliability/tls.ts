@@ -42,9 +42,12 @@ export async function sslImpls(dir: string): Promise<{ pki: TestPki; ours: SslIm
   };
 }
 
-/** `-1 -v -R -H -l L -T timeout args 127.0.0.1 0 program` */
+/**
+ * `-1 -v -R -H -l L -T timeout -b 512 args 127.0.0.1 0 program` (a backlog for every client sent
+ * at once: past it the kernel drops connections the server never sees)
+ */
 function startSsl(impl: SslImpl, args: string[], program: string[], timeout = 2): Promise<RunningServer> {
-  return startServer(impl.file, ['-1', '-v', '-R', '-H', '-l', 'L', '-T', String(timeout), ...args, '127.0.0.1', '0', ...program], { untracked: true, env: impl.env });
+  return startServer(impl.file, ['-1', '-v', '-R', '-H', '-l', 'L', '-T', String(timeout), '-b', '512', ...args, '127.0.0.1', '0', ...program], { untracked: true, env: impl.env });
 }
 
 /** the program: a line, then what it reads; `big` asks for output without end */
@@ -149,16 +152,25 @@ async function settle(server: RunningServer, violations: string[], figures: Reco
 }
 
 /**
- * `n` clients at once that send random bytes (half of them behind a TLS record header) instead of
- * a ClientHello, then half-close: each is dropped with a warning, no program runs for any.
+ * `n` clients at once that send, instead of a ClientHello, random bytes (a third of them behind a
+ * TLS record header) or a real ClientHello with bytes changed at random, then half-close: each is
+ * dropped with a warning (a changed hello that still reads as one ends at the end of file), no
+ * program runs for any.
  */
 export async function tlsGarbage(impl: SslImpl, n: number, r: () => number): Promise<FaultResult> {
   const violations: string[] = [];
+  const hello = await clientHello();
   const server = await startSsl(impl, ['-c', String(n + 10)], PROGRAM);
   const closed = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const junk = Buffer.from(Array.from({ length: 1 + Math.floor(r() * 2000) }, () => Math.floor(r() * 256)));
-      if (i % 2) junk.set([0x16, 0x03, 0x01, junk.length >> 8, junk.length & 255].slice(0, junk.length));
+      let junk: Buffer;
+      if (i % 3 === 2) {
+        junk = Buffer.from(hello);
+        for (let k = 1 + Math.floor(r() * 4); k > 0; k--) junk[Math.floor(r() * junk.length)] ^= 1 + Math.floor(r() * 255);
+      } else {
+        junk = Buffer.from(Array.from({ length: 1 + Math.floor(r() * 2000) }, () => Math.floor(r() * 256)));
+        if (i % 3 === 1) junk.set([0x16, 0x03, 0x01, junk.length >> 8, junk.length & 255].slice(0, junk.length));
+      }
       const s = connect({ port: server.port, host: '127.0.0.1' });
       s.on('error', () => {});
       s.on('connect', () => s.end(junk));
