@@ -108,8 +108,11 @@ export async function soak(file: string, o: SoakOptions): Promise<SoakResult> {
     const end = /^\w+: end (\d+) status /.exec(l);
     if (end) ended.add(end[1]);
   }
+  const from = lines.filter((l) => / pid \d+ from /.test(l)).length;
+  const end = lines.filter((l) => / end \d+ status /.test(l)).length;
   let unpaired = 0;
-  if (o.endNames === 'another pid') unpaired = Math.abs(begun.size - ended.size);
+  // pids are reused over thousands of connections: count the lines
+  if (o.endNames === 'another pid') unpaired = Math.abs(from - end);
   else {
     for (const p of begun) if (!ended.has(p)) unpaired++;
     for (const p of ended) if (!begun.has(p)) unpaired++;
@@ -125,6 +128,6 @@ export async function soak(file: string, o: SoakOptions): Promise<SoakResult> {
     threads: { idle: idle.threads, max: max.threads, after: after.threads },
     children: { max: max.children, after: after.children },
     zombies: { max: max.zombies, after: after.zombies },
-    log: { from: lines.filter((l) => / pid \d+ from /.test(l)).length, end: lines.filter((l) => / end \d+ status /.test(l)).length, unpaired },
+    log: { from, end, unpaired },
   };
 }
