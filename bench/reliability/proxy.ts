@@ -290,7 +290,8 @@ export function mangledHeader(p: ProxyPeers, r: () => number): Buffer {
     else if (what === 4 && b[0] === 0x50) {
       const at = int(r, b.length);
       b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(r, [' ', '0', '00', ':', '.', '\r', '\n', '\r\n', '9', 'ffff', '1.2.3.4']), 'latin1'), b.subarray(at)]);
-    } else b = Buffer.from(b.subarray(0, b.length)); // unchanged
+    }
+    // otherwise (5, or a change that does not apply to this version) the header is left as it is
   }
   return b;
 }
