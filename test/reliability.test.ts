@@ -3,8 +3,7 @@
 // where both run. Each part fails on any violation: a client a deny rule refuses let in, a client
 // dropped, a crash or stack trace, a child or zombie left, a log line without its pair, a cdb that
 // differs from C's. Fuzzers run from a fixed seed (the long run takes a new one each time).
-// TLS and the PROXY protocol join here when they land (garbage, half-open handshakes, slow readers,
-// malformed, truncated, oversized and slow PROXY headers).
+// TLS and the PROXY protocol: reliability-tls.test.ts, reliability-proxy.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { badPrograms, descriptorsShort, FaultResult, killedChildren, nonReaders, resets, rulesUnderLoad } from '../bench/reliability/faults';

@@ -20,14 +20,15 @@ export interface FaultResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function start(file: string, args: string[], program: string[], wrap?: string): Promise<RunningServer> {
+/** `file -v -1 -RHl0 args 127.0.0.1 0 program`, under `wrap` (shell words run first) if given. */
+export function start(file: string, args: string[], program: string[], wrap?: string, env?: NodeJS.ProcessEnv): Promise<RunningServer> {
   const words = [file, '-v', '-1', '-RHl0', ...args, '127.0.0.1', '0', ...program];
-  if (!wrap) return startServer(file, words.slice(1), { untracked: true });
-  return startServer('/bin/sh', ['-c', `${wrap} && exec "$@"`, 'sh', ...words], { untracked: true });
+  if (!wrap) return startServer(file, words.slice(1), { untracked: true, env });
+  return startServer('/bin/sh', ['-c', `${wrap} && exec "$@"`, 'sh', ...words], { untracked: true, env });
 }
 
 /** Children left, zombies, and unpaired log lines once the programs have had time to end. */
-async function leftovers(server: RunningServer, violations: string[]): Promise<Record<string, number>> {
+export async function leftovers(server: RunningServer, violations: string[]): Promise<Record<string, number>> {
   const pid = server.proc.pid!;
   for (let i = 0; i < 100 && childrenOf(pid).length > 0; i++) await sleep(100);
   const kids = childrenOf(pid);
@@ -45,7 +46,7 @@ async function leftovers(server: RunningServer, violations: string[]): Promise<R
 }
 
 /** After a fault the server still serves an ordinary client. */
-async function stillServes(server: RunningServer, expect: string, violations: string[]): Promise<void> {
+export async function stillServes(server: RunningServer, expect: string, violations: string[]): Promise<void> {
   const r = await exchange(server.port, { send: 'hi\n', timeoutMs: 20_000 }).catch(() => null);
   if (r?.data.toString() !== expect) violations.push(`no service after the fault (${JSON.stringify(r?.data.toString())})`);
 }

@@ -6,6 +6,7 @@
 //   npm run reliability                 the long run (about 15 minutes on an idle 2-core machine)
 //   npm run reliability -- --quick      the same parts at CI sizes (about a minute)
 //   npm run reliability -- --seed 7     fuzzers from another seed (the seed is printed)
+//   npm run reliability -- --only tls,proxy   some parts only (soak faults tls proxy signals fuzzers huge)
 //
 // The short version that CI runs is test/reliability.test.ts, on the same functions.
 import { spawnSync } from 'node:child_process';
@@ -16,13 +17,18 @@ import { DnsTestServer } from '../../test/support/dns-server';
 import { BIN, cBinary } from '../../test/support/programs';
 import { badPrograms, descriptorsShort, FaultResult, killedChildren, nonReaders, resets, rulesUnderLoad } from './faults';
 import { fuzzArguments, fuzzCdb, fuzzDnsParse, fuzzDnsPrograms, fuzzTcprules, seeded } from './fuzz';
+import { fuzzProxy, proxyFaults } from './proxy';
 import { deliberate, fates, STARTS } from './signals';
+import { sslImpls, tlsEarlyCloseNotify, tlsGarbage, tlsHalfOpen, tlsLimitsAfterFaults, tlsResets, tlsSlowReaders, tlsSoak } from './tls';
 import { soak, SoakResult } from './soak';
 
 const quick = process.argv.includes('--quick');
 const seedAt = process.argv.indexOf('--seed');
 const seed = seedAt > 0 ? Number(process.argv[seedAt + 1]) : Date.now() % 100000;
 const size = (long: number, short: number) => (quick ? short : long);
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',')) : null;
+const part = (name: string) => only === null || only.has(name);
 
 const C = cBinary('tcpserver');
 const OURS = join(BIN, 'tcpserver');
@@ -43,6 +49,26 @@ function report(name: string, r: FaultResult | { figures: Record<string, number>
     .join(', ');
 }
 
+const SOAK_HEAD = ['connections at clients', 'impl', 'served', 'conn/s', 'RSS MB idle / max / after', 'fds idle / max / after', 'threads idle / max', 'children max / after', 'zombies max / after', 'log pid / end / unpaired'];
+
+/** A soak's row of figures; a client not served, a line unpaired, a child or zombie left counts as a violation. */
+function soakRow(label: string, impl: string, r: SoakResult): Array<string | number> {
+  const bad = r.failed + r.log.unpaired + r.children.after + r.zombies.after;
+  if (bad) violations++;
+  return [
+    label,
+    impl,
+    `${r.served}/${r.served + r.failed}`,
+    r.rate.toFixed(0),
+    `${(r.rssKb.idle / 1024).toFixed(1)} / ${(r.rssKb.max / 1024).toFixed(1)} / ${(r.rssKb.after / 1024).toFixed(1)}`,
+    `${r.fds.idle} / ${r.fds.max} / ${r.fds.after}`,
+    `${r.threads.idle} / ${r.threads.max}`,
+    `${r.children.max} / ${r.children.after}`,
+    `${r.zombies.max} / ${r.zombies.after}`,
+    `${r.log.from} / ${r.log.end} / ${r.log.unpaired}`,
+  ];
+}
+
 async function soaks(): Promise<void> {
   const runs: Array<[number, number]> = quick ? [[2000, 10]] : [[100_000, 10], [100_000, 35], [20_000, 200]];
   console.log('## Soak\n');
@@ -50,24 +76,9 @@ async function soaks(): Promise<void> {
   for (const [n, k] of runs) {
     const results: Array<[string, SoakResult]> = [];
     for (const [impl, file] of [['C', C], ['ours', OURS]] as const) if (file) results.push([impl, await soak(file, { connections: n, clients: k })]);
-    for (const [impl, r] of results) {
-      const bad = r.failed + r.log.unpaired + r.children.after + r.zombies.after;
-      if (bad) violations++;
-      rows.push([
-        `${n} at ${k}`,
-        impl,
-        `${r.served}/${n}`,
-        r.rate.toFixed(0),
-        `${(r.rssKb.idle / 1024).toFixed(1)} / ${(r.rssKb.max / 1024).toFixed(1)} / ${(r.rssKb.after / 1024).toFixed(1)}`,
-        `${r.fds.idle} / ${r.fds.max} / ${r.fds.after}`,
-        `${r.threads.idle} / ${r.threads.max}`,
-        `${r.children.max} / ${r.children.after}`,
-        `${r.zombies.max} / ${r.zombies.after}`,
-        `${r.log.from} / ${r.log.end} / ${r.log.unpaired}`,
-      ]);
-    }
+    for (const [impl, r] of results) rows.push(soakRow(`${n} at ${k}`, impl, r));
   }
-  table(['connections at clients', 'impl', 'served', 'conn/s', 'RSS MB idle / max / after', 'fds idle / max / after', 'threads idle / max', 'children max / after', 'zombies max / after', 'log pid / end / unpaired'], rows);
+  table(SOAK_HEAD, rows);
 }
 
 async function faults(dir: string): Promise<void> {
@@ -86,6 +97,45 @@ async function faults(dir: string): Promise<void> {
     rows.push([`rules file replaced ${versions} times`, impl, report(`rules ${impl}`, await rulesUnderLoad(file, versions, dir, seeded(seed)))]);
   }
   table(['fault', 'impl', 'figures'], rows);
+}
+
+async function tls(dir: string): Promise<void> {
+  console.log('## TLS: sslserver, ours and ucspi-ssl 0.95b\n');
+  const { ours, c } = await sslImpls(dir);
+  if (!c) console.log('(the C sslserver is not in ../shared/peers/ucspi-ssl: its half is skipped)\n');
+  const impls = c ? [c, ours] : [ours];
+  const rows: string[][] = [];
+  for (const impl of impls) {
+    const n = size(200, 20);
+    rows.push([`${n} clients send garbage instead of a ClientHello`, impl.name, report(`tls garbage ${impl.name}`, await tlsGarbage(impl, n, seeded(seed)))]);
+    rows.push([`${n} silent after connecting, ${n} after a ClientHello (-T 1)`, impl.name, report(`tls half-open ${impl.name}`, await tlsHalfOpen(impl, n))]);
+    rows.push([`${n} reset mid-handshake, ${n} mid-session`, impl.name, report(`tls resets ${impl.name}`, await tlsResets(impl, n))]);
+    const stalled = size(40, 10);
+    const seconds = size(60, 4);
+    rows.push([`${stalled} never read endless output (${seconds} s), ${stalled} served meanwhile`, impl.name, report(`tls slow readers ${impl.name}`, await tlsSlowReaders(impl, stalled, seconds))]);
+    rows.push([`${n} send close_notify at once, the program writes 200 kB after it`, impl.name, report(`tls close_notify ${impl.name}`, await tlsEarlyCloseNotify(impl, n))]);
+  }
+  const rounds = size(10, 1);
+  rows.push([`-C 1: each fault ${rounds} times from one address, then an ordinary client from it`, 'ours', report('tls limits', await tlsLimitsAfterFaults(ours, rounds))]);
+  table(['fault', 'impl', 'figures'], rows);
+  const soakRows: Array<Array<string | number>> = [];
+  for (const [n, k] of quick ? [[300, 10]] : [[5000, 10], [5000, 35]]) {
+    for (const impl of impls) soakRows.push(soakRow(`${n} at ${k}`, impl.name, await tlsSoak(impl, n, k)));
+  }
+  console.log('Soak over TLS (RSS: the server process; C forks a TLS process per connection, counted among its children)\n');
+  table(SOAK_HEAD, soakRows);
+}
+
+async function proxy(dir: string): Promise<void> {
+  console.log(`## PROXY protocol (tcpserver with PROXYFROM, ours only; fuzzer seed ${seed})\n`);
+  const rows: string[][] = [];
+  for (const [mode, noFfi] of [['FFI', false], ['no FFI', true]] as const) {
+    const rounds = size(20, 3);
+    rows.push([`${rounds} of each of the fault cases at once`, mode, report(`proxy faults ${mode}`, await proxyFaults(dir, rounds, noFfi))]);
+    const headers = size(20_000, 400);
+    rows.push([`${headers} mangled headers, judged by the parser`, mode, report(`proxy fuzz ${mode}`, await fuzzProxy(dir, headers, seeded(seed), noFfi))]);
+  }
+  table(['run', 'reading', 'figures'], rows);
 }
 
 async function signals(): Promise<void> {
@@ -144,11 +194,13 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   console.log(`# Reliability ${quick ? '(quick)' : ''}: ${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, seed ${seed}\n`);
   try {
-    await soaks();
-    await faults(dir);
-    await signals();
-    await fuzzers(dir);
-    hugeLine(dir);
+    if (part('soak')) await soaks();
+    if (part('faults')) await faults(dir);
+    if (part('tls')) await tls(dir);
+    if (part('proxy')) await proxy(dir);
+    if (part('signals')) await signals();
+    if (part('fuzzers')) await fuzzers(dir);
+    if (part('huge')) hugeLine(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
