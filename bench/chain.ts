@@ -171,7 +171,9 @@ async function main(): Promise<void> {
   for (const k of ONLY === 'rate' ? [] : held) {
     const c = await memoryPerConnection('c', dns.address, k.chain, HELD);
     const o = await memoryPerConnection('in-process', dns.address, k.chain, HELD);
-    rows.push(`| ${k.name} | PSS kB per held connection (${HELD} to ${2 * HELD} held) | ${c.toFixed(0)} | ${o.toFixed(0)} | ${(o / c).toFixed(2)} |`);
+    rows.push(
+      `| ${k.name} | PSS kB per held connection (${HELD} to ${2 * HELD} held) | ${c.toFixed(0)} | ${o.toFixed(0)} | ${(o / c).toFixed(2)} |`,
+    );
   }
   await dns.close();
   console.log(

@@ -92,7 +92,11 @@ async function measure(dir: string, cleanups: Array<() => unknown>): Promise<voi
   );
   cleanups.push(() => h.stop());
   const kinds = ['plain', 'v2', 'v1', 'c'] as const;
-  console.log(`# bench/proxy.ts: ${SECONDS} s per point, ${ROUNDS} rounds alternating, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `# bench/proxy.ts: ${SECONDS} s per point, ${ROUNDS} rounds alternating, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   for (const clients of [1, 10]) {
     const sums: Record<string, number[]> = { plain: [], v2: [], v1: [], c: [] };
     let errors = 0;
@@ -110,7 +114,11 @@ async function measure(dir: string, cleanups: Array<() => unknown>): Promise<voi
         `v1 ${m.v1.toFixed(0)}/s (${(m.v1 / m.plain).toFixed(3)}x), C tcpserver no header ${m.c.toFixed(0)}/s; errors ${errors}`,
     );
   }
-  console.log(`# load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `# load average after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 void main();

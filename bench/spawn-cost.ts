@@ -100,7 +100,7 @@ async function workerLoop(program: string, inFlight: number): Promise<[number, n
     worker.on('message', (pid: number) => {
       lib.waitpid(pid, [0], 0);
       if (++done === N) resolve();
-      else if (sent < N) (sent++, worker.postMessage(plan));
+      else if (sent < N) sent++, worker.postMessage(plan);
     });
     for (; sent < Math.min(inFlight, N); sent++) worker.postMessage(plan);
   });
@@ -136,9 +136,12 @@ async function main(): Promise<void> {
     const cc = (out: string, src: string, ...flags: string[]) => spawnSync('cc', ['-O2', ...flags, '-o', out, src]).status === 0;
     const program = cc(hello, `${hello}.c`, '-static') ? hello : '/bin/true';
     console.log(`${N} spawns each of ${program === hello ? 'a static empty C program' : '/bin/true'}, Node ${process.version}\n`);
-    console.log('| spawner | CPU µs per spawn (the spawner\'s own) | wall µs per spawn call |\n|---|---|---|');
+    console.log("| spawner | CPU µs per spawn (the spawner's own) | wall µs per spawn call |\n|---|---|---|");
     if (cc(join(dir, 'loop'), join(dir, 'loop.c'))) {
-      const [cpu, wall] = spawnSync(join(dir, 'loop'), [String(N), program], { encoding: 'latin1' }).stdout.trim().split(' ').map(Number);
+      const [cpu, wall] = spawnSync(join(dir, 'loop'), [String(N), program], { encoding: 'latin1' })
+        .stdout.trim()
+        .split(' ')
+        .map(Number);
       console.log(row('C, posix_spawn, one thread', cpu, wall));
     }
     const [nowCpu, nowWall] = await nodeLoop('now', program);

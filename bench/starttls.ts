@@ -134,8 +134,15 @@ async function main(): Promise<void> {
   chmodSync(program, 0o755);
   const ca = readFileSync(pki.ca);
   const kinds: Kind[] = UCSPI_SSL ? ['ours', 'C sslserver'] : ['ours'];
-  console.log(`load average at the start: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  for (const [label, creds] of [['RSA 2048', pki.rsa], ['ECDSA P-256', pki.ecdsa]] as const) {
+  console.log(
+    `load average at the start: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  for (const [label, creds] of [
+    ['RSA 2048', pki.rsa],
+    ['ECDSA P-256', pki.ecdsa],
+  ] as const) {
     const results = new Map<string, number[]>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const clients of CONCURRENCY) {
@@ -158,10 +165,16 @@ async function main(): Promise<void> {
     for (const clients of CONCURRENCY) {
       const ours = median(results.get(`ours|${clients}`) ?? [NaN]);
       const c = median(results.get(`C sslserver|${clients}`) ?? [NaN]);
-      console.log(`| ${clients} | ${ours.toFixed(0)} | ${Number.isNaN(c) ? 'n/a' : c.toFixed(0)} | ${Number.isNaN(c) ? 'n/a' : (ours / c).toFixed(2)} |`);
+      console.log(
+        `| ${clients} | ${ours.toFixed(0)} | ${Number.isNaN(c) ? 'n/a' : c.toFixed(0)} | ${Number.isNaN(c) ? 'n/a' : (ours / c).toFixed(2)} |`,
+      );
     }
   }
-  console.log(`\nload average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nload average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 void main();

@@ -44,7 +44,10 @@ export function rulesText(rng: Rng, n: number): string {
   return out.join('\n') + '\n';
 }
 
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
@@ -77,7 +80,9 @@ function main(): void {
       if (cTcprules) theirs.push(timeRun(cTcprules, ['c.cdb', 'c.tmp'], input, dir));
     }
     const ourCdb = readFileSync(join(dir, 'ours.cdb'));
-    console.log(`   ours ${median(mine).toFixed(0)} ms  (runs: ${mine.map((x) => x.toFixed(0)).join(' ')}), cdb ${(ourCdb.length / 1e6).toFixed(1)} MB`);
+    console.log(
+      `   ours ${median(mine).toFixed(0)} ms  (runs: ${mine.map((x) => x.toFixed(0)).join(' ')}), cdb ${(ourCdb.length / 1e6).toFixed(1)} MB`,
+    );
     if (cTcprules) {
       const same = ourCdb.equals(readFileSync(join(dir, 'c.cdb')));
       console.log(`   C    ${median(theirs).toFixed(0)} ms  (runs: ${theirs.map((x) => x.toFixed(0)).join(' ')}), byte-identical: ${same}`);
@@ -100,10 +105,15 @@ function main(): void {
     for (let i = 0; i < lookups; i++) if (lookupRules(reader, queries[i % queries.length])) found++;
     const ns = Number(process.hrtime.bigint() - t0);
     reader.close();
-    console.log(`   ${(ns / 1e3 / lookups).toFixed(2)} µs/lookup (${((ns / 1e9) | 0) || (ns / 1e9).toFixed(2)} s total, ${found} found a rule)`);
+    console.log(
+      `   ${(ns / 1e3 / lookups).toFixed(2)} µs/lookup (${(ns / 1e9) | 0 || (ns / 1e9).toFixed(2)} s total, ${found} found a rule)`,
+    );
 
     console.log(`\n3. tcprulescheck per invocation (process start-up + one lookup), ${spawns} each, wall ms`);
-    for (const [name, file] of [['ours', OURS('tcprulescheck')], ['C', C('tcprulescheck')]] as const) {
+    for (const [name, file] of [
+      ['ours', OURS('tcprulescheck')],
+      ['C', C('tcprulescheck')],
+    ] as const) {
       if (!file) {
         console.log(`   ${name}: not installed`);
         continue;
@@ -118,7 +128,9 @@ function main(): void {
         times.push(Number(process.hrtime.bigint() - t) / 1e6);
         if (r.status !== 0) throw new Error(`${file} exit ${r.status}`);
       }
-      console.log(`   ${name.padEnd(4)} median ${median(times).toFixed(2)} ms, mean ${(times.reduce((a, b) => a + b, 0) / times.length).toFixed(2)} ms`);
+      console.log(
+        `   ${name.padEnd(4)} median ${median(times).toFixed(2)} ms, mean ${(times.reduce((a, b) => a + b, 0) / times.length).toFixed(2)} ms`,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

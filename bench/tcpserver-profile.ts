@@ -23,13 +23,25 @@ const OURS = process.env.TCPSERVER_UNDER_TEST ?? join(ROOT, 'bin', 'tcpserver');
  * __restore_rt; glibc has no frame pointers, so those stacks end there.
  */
 const CATEGORIES: ReadonlyArray<readonly [string, (stack: string) => boolean]> = [
-  ['posix_spawn (clone, child stack mmap/munmap, TLB flushes)', (s) => /__spawni|__spawnix|posix_spawn|clone3|kernel_clone|__mmap|__munmap|__getrlimit|__sysconf|do_prlimit/.test(s)],
+  [
+    'posix_spawn (clone, child stack mmap/munmap, TLB flushes)',
+    (s) => /__spawni|__spawnix|posix_spawn|clone3|kernel_clone|__mmap|__munmap|__getrlimit|__sysconf|do_prlimit/.test(s),
+  ],
   // a write that is neither the signal handler's nor a wake-up of the event loop is a log line
   ['log writes', (s) => /vfs_write/.test(s) && !/uv__signal_handler|uv__async_send|__restore_rt/.test(s)],
-  ['reaping (SIGCHLD, waitid/wait4)', (s) => /waitid|wait4|__do_wait|uv__signal|get_signal|rt_sigreturn|__restore_rt|reapChild|peekExitedChild|handle_signal/.test(s)],
-  ['accept and the client handle (accept4, getpeername/getsockname)', (s) => /accept4|uv__accept|getpeername|getsockname|GetSockOrPeerName|TCPWrap::New|TCPWrap::Instantiate|AddressToJS/.test(s)],
+  [
+    'reaping (SIGCHLD, waitid/wait4)',
+    (s) => /waitid|wait4|__do_wait|uv__signal|get_signal|rt_sigreturn|__restore_rt|reapChild|peekExitedChild|handle_signal/.test(s),
+  ],
+  [
+    'accept and the client handle (accept4, getpeername/getsockname)',
+    (s) => /accept4|uv__accept|getpeername|getsockname|GetSockOrPeerName|TCPWrap::New|TCPWrap::Instantiate|AddressToJS/.test(s),
+  ],
   ["closing the server's copy of the socket", (s) => /__x64_sys_close|uv__stream_close|HandleWrap::Close|uv_close/.test(s)],
-  ['thread-pool hand-off (koffi async, libuv workers)', (s) => /uv__work|worker|uv_cond|futex|uv_async|AsyncCall|napi_async|uv__async|pthread_cond/.test(s)],
+  [
+    'thread-pool hand-off (koffi async, libuv workers)',
+    (s) => /uv__work|worker|uv_cond|futex|uv_async|AsyncCall|napi_async|uv__async|pthread_cond/.test(s),
+  ],
   ['rules lookup (stat, cdb probes)', (s) => /newfstatat|statx|lookupRules|findKey|findCidr|CdbFileCache|:rules /.test(s)],
   ['other FFI calls (fcntl, setsockopt, koffi marshalling)', (s) => /koffi|sys_fcntl|sys_setsockopt|sys_poll/.test(s)],
   ['garbage collection', (s) => /Scaveng|MarkCompact|ConcurrentMarking|Sweeper|Heap::|GCTracer|MinorMC|madvise/.test(s)],
@@ -82,7 +94,22 @@ async function main(): Promise<void> {
     const hello = join(dir, 'hello');
     writeFileSync(`${hello}.c`, '#include <unistd.h>\nint main(void) { return write(1, "hello\\n", 6) != 6; }\n');
     const program = spawnSync('cc', ['-O2', '-static', '-o', hello, `${hello}.c`]).status === 0 ? [hello] : ['/bin/echo', 'hello'];
-    const args = ['-1', ...(options.includes('-v') ? [] : ['-q']), '-R', '-H', '-l', 'localhost', '-c', '100', '-b', '256', ...options, '127.0.0.1', '0', ...program];
+    const args = [
+      '-1',
+      ...(options.includes('-v') ? [] : ['-q']),
+      '-R',
+      '-H',
+      '-l',
+      'localhost',
+      '-c',
+      '100',
+      '-b',
+      '256',
+      ...options,
+      '127.0.0.1',
+      '0',
+      ...program,
+    ];
     const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --perf-basic-prof`.trim() };
     const log = openSync(join(dir, 'log'), 'w');
     // in the temporary directory: V8 writes its isolate-*.log beside --perf-basic-prof's map

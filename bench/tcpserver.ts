@@ -225,7 +225,12 @@ function merge(a: Round, b: Round): Round {
   };
 }
 
-async function measure(args: string[], clients: number, connections: number, stderrTo: (side: string) => number | undefined): Promise<[Round, Round]> {
+async function measure(
+  args: string[],
+  clients: number,
+  connections: number,
+  stderrTo: (side: string) => number | undefined,
+): Promise<[Round, Round]> {
   const c = await start(C, args, { stderr: stderrTo('c') });
   const o = await start(OURS, args, { stderr: stderrTo('ours') });
   try {
@@ -266,7 +271,9 @@ function table(points: Point[]): string {
 function childrenTable(points: Point[]): string {
   const rows = [`| point | ${THEM} programs CPU µs/conn | ours programs CPU µs/conn |`, '|---|---|---|'];
   for (const { config, clients, c, ours } of points) {
-    rows.push(`| ${config}, ${clients} | ${((c.childMs * 1000) / c.count).toFixed(0)} | ${((ours.childMs * 1000) / ours.count).toFixed(0)} |`);
+    rows.push(
+      `| ${config}, ${clients} | ${((c.childMs * 1000) / c.count).toFixed(0)} | ${((ours.childMs * 1000) / ours.count).toFixed(0)} |`,
+    );
   }
   return rows.join('\n');
 }
@@ -350,11 +357,11 @@ async function limitsMain(seconds: number): Promise<void> {
     runs[0].push(await load(off.port, clients, 0, seconds / 4));
     runs[1].push(await load(on.port, clients, 0, seconds / 4));
   }
-  const count = (r: typeof runs[0]) => r.reduce((n, x) => n + x.count, 0);
+  const count = (r: (typeof runs)[0]) => r.reduce((n, x) => n + x.count, 0);
   const cpu = [(cpuOf(off.proc.pid!)[0] - cpu0[0]) / count(runs[0]), (cpuOf(on.proc.pid!)[0] - cpu0[1]) / count(runs[1])];
-  const mean = (r: typeof runs[0], f: (x: typeof r[0]) => number) => r.reduce((n, x) => n + f(x), 0) / r.length;
+  const mean = (r: (typeof runs)[0], f: (x: (typeof r)[0]) => number) => r.reduce((n, x) => n + f(x), 0) / r.length;
   const fmt = (x: number, d = 0) => x.toFixed(d);
-  const row = (name: string, f: (x: typeof runs[0][0]) => number, d = 0) =>
+  const row = (name: string, f: (x: (typeof runs)[0][0]) => number, d = 0) =>
     `| ${name} | ${fmt(mean(runs[0], f), d)} | ${fmt(mean(runs[1], f), d)} | ${fmt(mean(runs[1], f) / mean(runs[0], f), 2)} |`;
   const errors = runs.map((r) => r.reduce((n, x) => n + x.errors, 0));
   await stop(off);
@@ -368,8 +375,24 @@ async function limitsMain(seconds: number): Promise<void> {
       '|---|---|---|---|',
       row(`connections/s, ${clients} clients`, (x) => x.count / x.seconds),
       `| server CPU µs per connection | ${fmt(cpu[0] * 1000)} | ${fmt(cpu[1] * 1000)} | ${fmt(cpu[1] / cpu[0], 2)} |`,
-      row('latency p50 ms', (x) => q([...x.latencies].sort((a, b) => a - b), 0.5), 2),
-      row('latency p90 ms', (x) => q([...x.latencies].sort((a, b) => a - b), 0.9), 2),
+      row(
+        'latency p50 ms',
+        (x) =>
+          q(
+            [...x.latencies].sort((a, b) => a - b),
+            0.5,
+          ),
+        2,
+      ),
+      row(
+        'latency p90 ms',
+        (x) =>
+          q(
+            [...x.latencies].sort((a, b) => a - b),
+            0.9,
+          ),
+        2,
+      ),
       `| failed connections | ${errors[0]} | ${errors[1]} | |`,
     ].join('\n'),
   );

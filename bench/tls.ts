@@ -89,17 +89,48 @@ async function start(kind: Kind, creds: Credentials, program: string[], limit: n
     const conf = join(DIR, `stunnel-${randomBytes(4).toString('hex')}.conf`);
     writeFileSync(
       conf,
-      ['foreground = yes', 'pid =', 'syslog = no', 'debug = 0', '[bench]', `accept = ${host}:${port}`, `cert = ${creds.cert}`, `key = ${creds.key}`,
-        `exec = /bin/${program[0]}`, `execArgs = ${program.join(' ')}`, ''].join('\n'),
+      [
+        'foreground = yes',
+        'pid =',
+        'syslog = no',
+        'debug = 0',
+        '[bench]',
+        `accept = ${host}:${port}`,
+        `cert = ${creds.cert}`,
+        `key = ${creds.key}`,
+        `exec = /bin/${program[0]}`,
+        `execArgs = ${program.join(' ')}`,
+        '',
+      ].join('\n'),
     );
     const proc = spawn('sh', ['-c', `ulimit -n 16384; exec ${STUNNEL} ${conf}`], { stdio: ['ignore', 'ignore', 'ignore'] });
     for (let i = 0; i < 100 && !(await tcpUp(host, port)); i++) await new Promise((r) => setTimeout(r, 50));
     return { kind, proc, host, port, stop: stopper(proc) };
   }
-  const bin = kind === 'ours' ? join(ROOT, 'bin', 'sslserver') : kind === 'baseline' ? (BASELINE as string) : join(UCSPI_SSL as string, 'bin', 'sslserver');
+  const bin =
+    kind === 'ours'
+      ? join(ROOT, 'bin', 'sslserver')
+      : kind === 'baseline'
+        ? (BASELINE as string)
+        : join(UCSPI_SSL as string, 'bin', 'sslserver');
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, CERTFILE: creds.cert, KEYFILE: creds.key };
   if (kind === 'C sslserver') env.DHFILE = join(UCSPI_SSL as string, 'dh2048.pem');
-  const args = ['-1', '-q', '-c', String(limit), '-b', '100', '-R', '-H', '-l', 'bench', '127.0.0.1', '0', `/bin/${program[0]}`, ...program.slice(1)];
+  const args = [
+    '-1',
+    '-q',
+    '-c',
+    String(limit),
+    '-b',
+    '100',
+    '-R',
+    '-H',
+    '-l',
+    'bench',
+    '127.0.0.1',
+    '0',
+    `/bin/${program[0]}`,
+    ...program.slice(1),
+  ];
   const proc = spawn('sh', ['-c', 'ulimit -n 16384; exec "$@"', 'sh', bin, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   const m = await waitFor(proc, proc.stdout!, /^(\d+)\n/, kind);
   return { kind, proc, host: '127.0.0.1', port: Number(m[1]), stop: stopper(proc) };
@@ -108,7 +139,9 @@ async function start(kind: Kind, creds: Credentials, program: string[], limit: n
 /** Handshakes per second with `clients` s_time loops for SECONDS. */
 async function handshakeRate(s: Server, clients: number): Promise<number> {
   const runs = Array.from({ length: clients }, () =>
-    run('openssl', ['s_time', '-connect', `${s.host}:${s.port}`, '-new', '-time', String(SECONDS)], { timeout: (SECONDS + 30) * 1000 }).then(
+    run('openssl', ['s_time', '-connect', `${s.host}:${s.port}`, '-new', '-time', String(SECONDS)], {
+      timeout: (SECONDS + 30) * 1000,
+    }).then(
       (r) => r.stdout,
       (e) => String((e as { stdout?: string }).stdout ?? ''),
     ),
@@ -238,7 +271,9 @@ async function main(): Promise<void> {
     kinds.push('stunnel4');
   }
   const pki: TestPki = await makePki(DIR);
-  console.log(`load average at start: ${readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ')}; ${SECONDS} s per point, ${ROUNDS} rounds, alternating`);
+  console.log(
+    `load average at start: ${readFileSync('/proc/loadavg', 'latin1').split(' ').slice(0, 3).join(' ')}; ${SECONDS} s per point, ${ROUNDS} rounds, alternating`,
+  );
   for (const [keyName, creds] of [
     ['RSA 2048', pki.rsa],
     ['ECDSA P-256', pki.ecdsa],
@@ -250,7 +285,14 @@ async function main(): Promise<void> {
     const usable = new Set<Kind>();
     for (const kind of kinds) {
       const s = await start(kind, creds, ['echo', 'ok'], 100).catch(() => null);
-      if (s && (await tlsClient(s).then((c) => (c.destroy(), true), () => false))) usable.add(kind);
+      if (
+        s &&
+        (await tlsClient(s).then(
+          (c) => (c.destroy(), true),
+          () => false,
+        ))
+      )
+        usable.add(kind);
       await s?.stop();
     }
     const row = (name: string, values: Record<string, number>, higherBetter: boolean, digits = 0) => {
@@ -270,7 +312,11 @@ async function main(): Promise<void> {
           await s.stop();
         }
       }
-      row(`handshakes/s, ${clients} client${clients > 1 ? 's' : ''}`, Object.fromEntries(kinds.map((k) => [k, median(samples[k] ?? [0])])), true);
+      row(
+        `handshakes/s, ${clients} client${clients > 1 ? 's' : ''}`,
+        Object.fromEntries(kinds.map((k) => [k, median(samples[k] ?? [0])])),
+        true,
+      );
     }
     const bulkSamples: Record<string, number[]> = {};
     const bulkCpu: Record<string, number[]> = {};
@@ -286,8 +332,10 @@ async function main(): Promise<void> {
         await s.stop();
       }
     }
-    if (PARTS.has('bulk')) row('bulk MB/s each way through cat', Object.fromEntries(kinds.map((k) => [k, median(bulkSamples[k] ?? [0])])), true, 1);
-    if (PARTS.has('bulk')) row('bulk: server CPU ms per MB each way', Object.fromEntries(kinds.map((k) => [k, median(bulkCpu[k] ?? [0])])), false, 2);
+    if (PARTS.has('bulk'))
+      row('bulk MB/s each way through cat', Object.fromEntries(kinds.map((k) => [k, median(bulkSamples[k] ?? [0])])), true, 1);
+    if (PARTS.has('bulk'))
+      row('bulk: server CPU ms per MB each way', Object.fromEntries(kinds.map((k) => [k, median(bulkCpu[k] ?? [0])])), false, 2);
     if (keyName === 'RSA 2048' && PARTS.has('memory')) {
       const mem: Record<string, Awaited<ReturnType<typeof memory>>> = {};
       for (const kind of kinds.filter((k) => usable.has(k))) {

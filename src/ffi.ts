@@ -299,7 +299,6 @@ export interface ExecPlan {
   readonly moves?: ReadonlyArray<readonly [number, number]>;
 }
 
-
 /**
  * Node marks fds 0-2 close-on-exec at start-up (uv_disable_stdio_inheritance); a program we exec, or
  * spawn to share our stdio, must get them as it would from a C parent.

@@ -7,9 +7,7 @@ export interface ParsedOption {
   readonly arg?: string;
 }
 
-export type GetoptProblem =
-  | { readonly kind: 'illegal'; readonly letter: string }
-  | { readonly kind: 'missing'; readonly letter: string };
+export type GetoptProblem = { readonly kind: 'illegal'; readonly letter: string } | { readonly kind: 'missing'; readonly letter: string };
 
 export interface GetoptResult {
   /** Options in command-line order, up to the first problem. */

@@ -59,7 +59,10 @@ export class Diagnostics {
   /** 0 silences everything (-q); usage during option parsing is printed regardless by the caller. */
   verbosity = 1;
   private deferring = false;
-  constructor(readonly program: string, readonly usageLine: string) {}
+  constructor(
+    readonly program: string,
+    readonly usageLine: string,
+  ) {}
 
   /**
    * From now on, lines are written at the end of the event loop's turn, all of that turn's lines in

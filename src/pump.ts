@@ -7,9 +7,7 @@ import { ByteFilter, maxOutput } from './crlf';
 
 const READ_SIZE = 64 * 1024;
 
-export type PumpOutcome =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly stage: 'read' | 'write'; readonly error: unknown };
+export type PumpOutcome = { readonly ok: true } | { readonly ok: false; readonly stage: 'read' | 'write'; readonly error: unknown };
 
 const waitCell = new Int32Array(new SharedArrayBuffer(4));
 

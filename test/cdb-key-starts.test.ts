@@ -58,7 +58,11 @@ describe('scanKeyStarts', () => {
       const cdb = cdbOf(text);
       const starts = scanKeyStarts(cdb.length, wholeFile(cdb));
       assert.ok(starts, 'a well-formed file is scanned');
-      const want = new Set(keysOf(text).filter((k) => k.length > 0).map((k) => k[0]));
+      const want = new Set(
+        keysOf(text)
+          .filter((k) => k.length > 0)
+          .map((k) => k[0]),
+      );
       for (let b = 0; b < 256; b++) assert.equal(starts.has(b), want.has(b), `byte ${b} in ${JSON.stringify(text)}`);
       // read in small chunks, as a large file is read: the same set
       const chunked = scanKeyStarts(cdb.length, wholeFile(cdb), 13);
@@ -84,11 +88,18 @@ describe('scanKeyStarts', () => {
     writeFileSync(path, cdb);
     const fd = openSync(path, 'r');
     try {
-      const starts = scanKeyStarts(cdb.length, (p, n) => {
-        const b = Buffer.alloc(n);
-        return b.subarray(0, readSync(fd, b, 0, n, p));
-      }, 16);
-      assert.deepEqual([...'_=1'].map((c) => starts?.has(c.charCodeAt(0))), [true, true, true]);
+      const starts = scanKeyStarts(
+        cdb.length,
+        (p, n) => {
+          const b = Buffer.alloc(n);
+          return b.subarray(0, readSync(fd, b, 0, n, p));
+        },
+        16,
+      );
+      assert.deepEqual(
+        [...'_=1'].map((c) => starts?.has(c.charCodeAt(0))),
+        [true, true, true],
+      );
       assert.equal(starts?.has('^'.charCodeAt(0)), false);
     } finally {
       closeSync(fd);

@@ -25,7 +25,10 @@ test('cdb hash: djb hash, 32-bit', () => {
 });
 
 test('cdb layout: header, records from 2048, tables in order (§5)', () => {
-  const file = makeCdb([[Buffer.from('1.2.3.4'), Buffer.from('D\0')], [Buffer.from(''), Buffer.from('')]]);
+  const file = makeCdb([
+    [Buffer.from('1.2.3.4'), Buffer.from('D\0')],
+    [Buffer.from(''), Buffer.from('')],
+  ]);
   assert.equal(file.readUInt32LE(2048), 7);
   assert.equal(file.readUInt32LE(2052), 2);
   assert.equal(file.toString('latin1', 2056, 2063), '1.2.3.4');
@@ -35,11 +38,14 @@ test('cdb layout: header, records from 2048, tables in order (§5)', () => {
   for (let t = 0; t < 256; t++) slots += file.readUInt32LE(t * 8 + 4);
   assert.equal(slots, 4);
   assert.equal(file.readUInt32LE(0), 2048 + 17 + 8); // table 0 starts right after the records
-  assert.deepEqual(makeCdb([]), (() => {
-    const b = Buffer.alloc(2048);
-    for (let t = 0; t < 256; t++) b.writeUInt32LE(2048, t * 8);
-    return b;
-  })());
+  assert.deepEqual(
+    makeCdb([]),
+    (() => {
+      const b = Buffer.alloc(2048);
+      for (let t = 0; t < 256; t++) b.writeUInt32LE(2048, t * 8);
+      return b;
+    })(),
+  );
 });
 
 const bytes = fc.uint8Array({ maxLength: 40 });
@@ -115,12 +121,10 @@ test('cdb property: random bytes never make the reader throw anything but CdbFor
 });
 
 test('cdb property: hostile headers (huge slot counts and positions) terminate within the bound', () => {
-  const arb = fc
-    .tuple(fc.array(fc.tuple(keyArb, bytes), { maxLength: 50 }), keyArb)
-    .chain(([records, key]) => {
-      const file = makeCdb(records);
-      return fc.tuple(fc.constant(file), fc.constant(key), u32(file.length), u32(file.length), fc.uint8Array({ maxLength: 64 }));
-    });
+  const arb = fc.tuple(fc.array(fc.tuple(keyArb, bytes), { maxLength: 50 }), keyArb).chain(([records, key]) => {
+    const file = makeCdb(records);
+    return fc.tuple(fc.constant(file), fc.constant(key), u32(file.length), u32(file.length), fc.uint8Array({ maxLength: 64 }));
+  });
   fc.assert(
     fc.property(arb, ([file, key, pos, slots, noise]) => {
       const bad = Buffer.from(file);
@@ -128,7 +132,8 @@ test('cdb property: hostile headers (huge slot counts and positions) terminate w
       bad.writeUInt32LE(pos, slot);
       bad.writeUInt32LE(slots, slot + 4);
       // and scribble over the tables too, sometimes
-      if (noise.length > 0) bad.set(noise.subarray(0, Math.min(noise.length, bad.length - 2048)), bad.length - Math.min(noise.length, bad.length - 2048));
+      if (noise.length > 0)
+        bad.set(noise.subarray(0, Math.min(noise.length, bad.length - 2048)), bad.length - Math.min(noise.length, bad.length - 2048));
       lookupSurvives(bad, key);
     }),
     params(400),
@@ -152,7 +157,11 @@ test('cdb property: hostile headers (huge slot counts and positions) terminate w
 
 test('cdb property: truncated and byte-flipped cdb files', () => {
   const arb = fc
-    .tuple(fc.array(fc.tuple(keyArb, bytes), { minLength: 1, maxLength: 80 }), fc.nat(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 8 }))
+    .tuple(
+      fc.array(fc.tuple(keyArb, bytes), { minLength: 1, maxLength: 80 }),
+      fc.nat(),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 8 }),
+    )
     .map(([records, cut, flips]) => {
       const file = makeCdb(records);
       const bad = Buffer.from(file.subarray(0, cut % (file.length + 1)));

@@ -83,7 +83,10 @@ async function talk(port: number, input: string): Promise<string> {
 describe('the chain behind a client layer (as under TLS)', () => {
   it("a blocked client's dialogue goes through the layer", async () => {
     const port = await serverFor(['rblsmtpd', 'cat'], ['RBLSMTPD=-go away']);
-    assert.equal(await talk(port, 'helo x\r\nrcpt to:<a@b>\r\nquit\r\n'), '220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n553 go away\r\n221 rblsmtpd.local\r\n');
+    assert.equal(
+      await talk(port, 'helo x\r\nrcpt to:<a@b>\r\nquit\r\n'),
+      '220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n553 go away\r\n221 rblsmtpd.local\r\n',
+    );
   });
 
   it('addcr at the end of a chain answers through the layer', async () => {

@@ -17,7 +17,7 @@ const PATH = `${BIN}:/usr/bin:/bin`;
 const dir = tempDir('chain-plan-');
 
 describe('recognising our programs', () => {
-  it('finds this installation\'s bin/ from the compiled module', () => {
+  it("finds this installation's bin/ from the compiled module", () => {
     assert.equal(ourBinDir(), BIN);
     assert.equal(ours.empty, false);
   });
@@ -45,7 +45,7 @@ describe('recognising our programs', () => {
 describe('reading the chain', () => {
   const plan = (argv: string[], path = PATH) => planChain(argv, ours, path);
 
-  it('rblsmtpd\'s options as its getopt reads them, then the next link', () => {
+  it("rblsmtpd's options as its getopt reads them, then the next link", () => {
     assert.deepEqual(plan(['rblsmtpd', '-bt5', '-r', 'a', '-ra:b', 'recordio', 'qmail-smtpd', 'x']), {
       links: [
         { kind: 'rblsmtpd', options: [{ letter: 'b' }, { letter: 't', arg: '5' }, { letter: 'r', arg: 'a' }, { letter: 'r', arg: 'a:b' }] },
@@ -84,12 +84,19 @@ describe('reading the chain', () => {
       end: { kind: 'program', file: 'sh', argv: ['zero', '-c', 'x'] },
       runner: 'argv0',
     });
-    assert.deepEqual(plan(['argv0', 'rblsmtpd', 'whatever', '-t0', 'prog'])?.links, [{ kind: 'argv0' }, { kind: 'rblsmtpd', options: [{ letter: 't', arg: '0' }] }]);
+    assert.deepEqual(plan(['argv0', 'rblsmtpd', 'whatever', '-t0', 'prog'])?.links, [
+      { kind: 'argv0' },
+      { kind: 'rblsmtpd', options: [{ letter: 't', arg: '0' }] },
+    ]);
   });
 
   it('addcr and delcr end the chain, arguments ignored', () => {
     assert.deepEqual(plan(['addcr', 'rblsmtpd', 'x']), { links: [], end: { kind: 'filter', filter: 'addcr' }, runner: null });
-    assert.deepEqual(plan(['recordio', 'delcr']), { links: [{ kind: 'recordio' }], end: { kind: 'filter', filter: 'delcr' }, runner: 'recordio' });
+    assert.deepEqual(plan(['recordio', 'delcr']), {
+      links: [{ kind: 'recordio' }],
+      end: { kind: 'filter', filter: 'delcr' },
+      runner: 'recordio',
+    });
   });
 
   it('$PATH is searched again once a second, per $PATH value', () => {

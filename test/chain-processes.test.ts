@@ -66,7 +66,10 @@ async function serve(mode: Mode, chain: string[], env: Record<string, string> = 
 
 describe('processes per connection', () => {
   it('a blocked SMTP client starts no process at all (and one with the chain switched off)', async () => {
-    for (const [mode, expected] of [['in-process', []], ['external', ['node+0']]] as const) {
+    for (const [mode, expected] of [
+      ['in-process', []],
+      ['external', ['node+0']],
+    ] as const) {
       const s = await serve(mode, ['rblsmtpd', '-r', 'rbl.test', 'recordio', SMTPD]);
       const client = await holdOpen(s.port, '127.0.0.2');
       await until('the greeting', () => client.received().startsWith('220 rblsmtpd.local'));
@@ -108,7 +111,13 @@ describe('processes per connection', () => {
     const s = await serve('in-process', ['rblsmtpd', '-r', 'rbl.test', SMTPD]);
     const client = await holdOpen(s.port, '127.0.0.2');
     await until('the greeting', () => client.received().startsWith('220 '));
-    assert.equal(s.lines().filter((l) => l.startsWith('tcpserver: status: ')).at(-1), 'tcpserver: status: 1/40');
+    assert.equal(
+      s
+        .lines()
+        .filter((l) => l.startsWith('tcpserver: status: '))
+        .at(-1),
+      'tcpserver: status: 1/40',
+    );
     client.socket.write('quit\r\n');
     await s.waitForLine(/^tcpserver: end \d+ status 0$/);
     await until('the slot back', () => s.lines().at(-1) === 'tcpserver: status: 0/40');
@@ -117,8 +126,8 @@ describe('processes per connection', () => {
   });
 });
 
-describe('rblsmtpd\'s -t in the server', () => {
-  it('lets go of a blocked client that sends and never reads, at -t as 0.88\'s alarm does, and frees its slot', async () => {
+describe("rblsmtpd's -t in the server", () => {
+  it("lets go of a blocked client that sends and never reads, at -t as 0.88's alarm does, and frees its slot", async () => {
     const s = await serve('in-process', ['rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD]);
     const socket = connect({ port: s.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
     socket.on('error', () => {});

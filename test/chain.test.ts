@@ -32,7 +32,10 @@ let dns: DnsTestServer;
 before(async () => {
   dns = await DnsTestServer.start(ZONE);
   writeFakeSmtpd(SMTPD);
-  writeRulesCdb(join(dir, 'rules.cdb'), '127.0.0.3:allow,RBLSMTPD="-go away"\n127.0.0.2:allow,RBLSMTPD=""\n127.0.0.1:allow,FROM_RULE="yes"\n');
+  writeRulesCdb(
+    join(dir, 'rules.cdb'),
+    '127.0.0.3:allow,RBLSMTPD="-go away"\n127.0.0.2:allow,RBLSMTPD=""\n127.0.0.1:allow,FROM_RULE="yes"\n',
+  );
 });
 after(() => dns?.close());
 
@@ -120,7 +123,13 @@ function seenIn(server: RunningServer, data: string, envOutput: boolean): Seen {
     if ((m = /^tcpserver: pid (\d+) from/.exec(line))) pid = m[1];
     if ((m = /^tcpserver: end \d+ status (\d+)$/.exec(line))) seen.status = m[1];
     if (line.startsWith('tcpserver: ')) {
-      seen.server.push(line.split(port).join('PORT').replace(/(pid|ok|deny|end) \d+/, '$1 PID').replace(/:\d+$/, ':RPORT'));
+      seen.server.push(
+        line
+          .split(port)
+          .join('PORT')
+          .replace(/(pid|ok|deny|end) \d+/, '$1 PID')
+          .replace(/:\d+$/, ':RPORT'),
+      );
     } else if ((m = /^(\d+) ([<>]) /.exec(line))) {
       pids.add(m[1]);
       (m[2] === '<' ? into : out).push(line.slice(m[0].length));
@@ -139,26 +148,73 @@ const DIALOGUE = 'help\r\nHELO x\r\nEhLo y\r\nmail from:<a@b>\r\nrcpt to:<c@d>\r
 const SMTP = 'helo x\r\nmail from:<a@b>\r\nquit\r\n';
 
 const CASES: Array<[string, Scenario]> = [
-  ['rblsmtpd: an unlisted client reaches the SMTP program', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.1', send: SMTP }],
-  ['rblsmtpd: a listed client gets the refusal dialogue, logged', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: DIALOGUE }],
+  [
+    'rblsmtpd: an unlisted client reaches the SMTP program',
+    { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.1', send: SMTP },
+  ],
+  [
+    'rblsmtpd: a listed client gets the refusal dialogue, logged',
+    { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: DIALOGUE },
+  ],
   ['rblsmtpd -b: 553', { chain: ['rblsmtpd', '-b', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: 'rcpt\r\nquit\r\n' }],
   ['rblsmtpd: TXT strings joined', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.4', send: 'rcpt\r\n' }],
-  ['rblsmtpd -a accepts before a later -r', { chain: ['rblsmtpd', '-a', 'white.test', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: SMTP }],
-  ['rblsmtpd -c: a failed lookup blocks; -t0', { chain: ['rblsmtpd', '-c', '-t0', '-r', LONG_LABEL, SMTPD], from: '127.0.0.2', send: SMTP }],
+  [
+    'rblsmtpd -a accepts before a later -r',
+    { chain: ['rblsmtpd', '-a', 'white.test', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: SMTP },
+  ],
+  [
+    'rblsmtpd -c: a failed lookup blocks; -t0',
+    { chain: ['rblsmtpd', '-c', '-t0', '-r', LONG_LABEL, SMTPD], from: '127.0.0.2', send: SMTP },
+  ],
   ['rblsmtpd -C: a failed lookup lets through', { chain: ['rblsmtpd', '-r', LONG_LABEL, SMTPD], from: '127.0.0.2', send: SMTP }],
-  ['rblsmtpd: RBLSMTPD from a rule blocks', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], flags: ['-x', 'rules.cdb'], from: '127.0.0.3', send: DIALOGUE }],
-  ['rblsmtpd: an empty RBLSMTPD from a rule lets a listed client through', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], flags: ['-x', 'rules.cdb'], from: '127.0.0.2', send: SMTP }],
-  ['rblsmtpd: RBLSMTPD from tcpserver\'s environment', { chain: ['rblsmtpd', SMTPD], env: { RBLSMTPD: 'Error' }, from: '127.0.0.1', send: 'noop\r\nquit' }],
-  ['rblsmtpd -t1: a silent client is let go', { chain: ['rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: 'noop\r\n', keepOpen: true }],
+  [
+    'rblsmtpd: RBLSMTPD from a rule blocks',
+    { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], flags: ['-x', 'rules.cdb'], from: '127.0.0.3', send: DIALOGUE },
+  ],
+  [
+    'rblsmtpd: an empty RBLSMTPD from a rule lets a listed client through',
+    { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], flags: ['-x', 'rules.cdb'], from: '127.0.0.2', send: SMTP },
+  ],
+  [
+    "rblsmtpd: RBLSMTPD from tcpserver's environment",
+    { chain: ['rblsmtpd', SMTPD], env: { RBLSMTPD: 'Error' }, from: '127.0.0.1', send: 'noop\r\nquit' },
+  ],
+  [
+    'rblsmtpd -t1: a silent client is let go',
+    { chain: ['rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: 'noop\r\n', keepOpen: true },
+  ],
   ['rblsmtpd: the program exits 3', { chain: ['rblsmtpd', '-r', 'rbl.test', 'sh', '-c', 'exit 3'], from: '127.0.0.1' }],
   ['rblsmtpd: the program cannot be run', { chain: ['rblsmtpd', '-r', 'rbl.test', './nonexistent-smtpd'], from: '127.0.0.1' }],
   ['rblsmtpd with a usage error runs as a program and says so', { chain: ['rblsmtpd', '-R', SMTPD], from: '127.0.0.2' }],
-  ['the program environment, rule variables included', { chain: ['rblsmtpd', '-r', 'rbl.test', 'fixcrio', 'argv0', 'env', 'ENV'], flags: ['-x', 'rules.cdb'], from: '127.0.0.1', envOutput: true }],
+  [
+    'the program environment, rule variables included',
+    {
+      chain: ['rblsmtpd', '-r', 'rbl.test', 'fixcrio', 'argv0', 'env', 'ENV'],
+      flags: ['-x', 'rules.cdb'],
+      from: '127.0.0.1',
+      envOutput: true,
+    },
+  ],
   ['recordio', { chain: ['recordio', 'cat'], send: 'test\n\nab\ncd', waitFor: [/ > \[EOF\]$/] }],
   ['recordio, 600 bytes without LF', { chain: ['recordio', 'cat'], send: 'a'.repeat(600), waitFor: [/ > \[EOF\]$/] }],
-  ['rblsmtpd then recordio', { chain: ['rblsmtpd', '-r', 'rbl.test', 'recordio', SMTPD], from: '127.0.0.1', send: SMTP, waitFor: [/ > \[EOF\]$/] }],
-  ['recordio then a blocked rblsmtpd', { chain: ['recordio', 'rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: DIALOGUE, waitFor: [/ > \[EOF\]$/] }],
-  ['recordio then rblsmtpd -t1 with a silent client', { chain: ['recordio', 'rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: 'noop\r\n', keepOpen: true, waitFor: [/ > \[EOF\]$/] }],
+  [
+    'rblsmtpd then recordio',
+    { chain: ['rblsmtpd', '-r', 'rbl.test', 'recordio', SMTPD], from: '127.0.0.1', send: SMTP, waitFor: [/ > \[EOF\]$/] },
+  ],
+  [
+    'recordio then a blocked rblsmtpd',
+    { chain: ['recordio', 'rblsmtpd', '-r', 'rbl.test', SMTPD], from: '127.0.0.2', send: DIALOGUE, waitFor: [/ > \[EOF\]$/] },
+  ],
+  [
+    'recordio then rblsmtpd -t1 with a silent client',
+    {
+      chain: ['recordio', 'rblsmtpd', '-t1', '-r', 'rbl.test', SMTPD],
+      from: '127.0.0.2',
+      send: 'noop\r\n',
+      keepOpen: true,
+      waitFor: [/ > \[EOF\]$/],
+    },
+  ],
   ['recordio then a program that cannot be run', { chain: ['recordio', './nonexistent'], keepOpen: true, waitFor: [/ > \[EOF\]$/] }],
   ['fixcrio (rts)', { chain: ['fixcrio', 'sh', '-c', 'cat; echo bye'], send: '\nhi\nthere\r\n' }],
   ['recordio around fixcrio', { chain: ['recordio', 'fixcrio', 'sh', '-c', 'echo a; cat'], send: 'x\ny\r\nz', waitFor: [/ > \[EOF\]$/] }],
@@ -182,7 +238,10 @@ describe('the chain in-process, as external programs, and in C', () => {
 
   // the patches' additions, which the C rblsmtpd does not have: ours only
   const OURS_ONLY: Array<[string, Scenario]> = [
-    ['RBLTIMEOUT: the lookups give up, the line carries the program\'s pid', { chain: ['rblsmtpd', '-r', 'silent.test', SMTPD], env: { RBLTIMEOUT: '1' }, from: '127.0.0.2', send: SMTP }],
+    [
+      "RBLTIMEOUT: the lookups give up, the line carries the program's pid",
+      { chain: ['rblsmtpd', '-r', 'silent.test', SMTPD], env: { RBLTIMEOUT: '1' }, from: '127.0.0.2', send: SMTP },
+    ],
     ['an IPv6 client looked up by its nibbles', { chain: ['rblsmtpd', '-r', 'rbl.test', SMTPD], six: true, send: 'rcpt\r\n' }],
   ];
   it('without FFI (child_process spawns the program) the chain gives the same', async () => {

@@ -10,8 +10,7 @@ import { debianTestsDir } from './support/debian-source';
 import { BIN, run } from './support/programs';
 
 const PYTHON = '/usr/bin/python3';
-const modulesPresent =
-  spawnSync(PYTHON, ['-c', 'import netifaces, utf8_locale'], { stdio: 'ignore' }).status === 0;
+const modulesPresent = spawnSync(PYTHON, ['-c', 'import netifaces, utf8_locale'], { stdio: 'ignore' }).status === 0;
 
 function skipReason(): string | false {
   if (!modulesPresent) return 'python3-netifaces and python3-utf8-locale not installed (Debian packages)';

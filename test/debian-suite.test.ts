@@ -46,7 +46,10 @@ function startSuiteServer(addr: string): Promise<{ port: number; firstLine: stri
   });
 }
 
-for (const [family, addr] of [['4', '127.0.0.1'], ['6', '::1']] as const) {
+for (const [family, addr] of [
+  ['4', '127.0.0.1'],
+  ['6', '::1'],
+] as const) {
   describe(`Debian suite, -i ${family} (${addr})`, () => {
     it('test_server_local: one recv gets the whole message; SIGTERM exits 0', async () => {
       const s = await startSuiteServer(addr);

@@ -42,7 +42,10 @@ describe('wire format', () => {
   const message = fc.record({
     id: fc.integer({ min: 0, max: 65535 }),
     flags: fc.integer({ min: 0, max: 65535 }),
-    questions: fc.array(fc.record({ name: wireName, type: fc.integer({ min: 0, max: 65535 }), class: fc.integer({ min: 0, max: 65535 }) }), { maxLength: 2 }),
+    questions: fc.array(
+      fc.record({ name: wireName, type: fc.integer({ min: 0, max: 65535 }), class: fc.integer({ min: 0, max: 65535 }) }),
+      { maxLength: 2 },
+    ),
     answers: fc.array(record, { maxLength: 4 }),
     authority: fc.array(record, { maxLength: 2 }),
     additional: fc.array(record, { maxLength: 2 }),
@@ -54,7 +57,10 @@ describe('wire format', () => {
         const back = parseMessage(buildMessage(m), true);
         assert.equal(back.id, m.id);
         assert.equal(back.flags, m.flags);
-        assert.deepEqual(back.questions.map((q) => [q.name, q.type, q.class]), m.questions.map((q) => [q.name, q.type, q.class]));
+        assert.deepEqual(
+          back.questions.map((q) => [q.name, q.type, q.class]),
+          m.questions.map((q) => [q.name, q.type, q.class]),
+        );
         for (const section of ['answers', 'authority', 'additional'] as const) {
           assert.deepEqual(
             back[section].map((r) => [r.name, r.type, r.class, r.ttl, Buffer.from(r.data)]),
@@ -66,12 +72,23 @@ describe('wire format', () => {
   });
 
   test('truncated or looping messages are a protocol error, never a crash', () => {
-    const good = buildMessage({ id: 1, flags: 0, questions: [{ name: nameFromDot('a.b'), type: 1, class: 1 }], answers: [{ name: nameFromDot('a.b'), type: 1, data: Buffer.from([1, 2, 3, 4]) }] });
+    const good = buildMessage({
+      id: 1,
+      flags: 0,
+      questions: [{ name: nameFromDot('a.b'), type: 1, class: 1 }],
+      answers: [{ name: nameFromDot('a.b'), type: 1, data: Buffer.from([1, 2, 3, 4]) }],
+    });
     for (let cut = 0; cut < good.length; cut++) {
-      assert.throws(() => parseMessage(good.subarray(0, cut)), (e: unknown) => e instanceof DnsError && e.code === 'EPROTO');
+      assert.throws(
+        () => parseMessage(good.subarray(0, cut)),
+        (e: unknown) => e instanceof DnsError && e.code === 'EPROTO',
+      );
     }
     const loop = Buffer.concat([Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([0xc0, 12, 0, 1, 0, 1])]);
-    assert.throws(() => parseMessage(loop), (e: unknown) => e instanceof DnsError && e.code === 'EPROTO');
+    assert.throws(
+      () => parseMessage(loop),
+      (e: unknown) => e instanceof DnsError && e.code === 'EPROTO',
+    );
   });
 });
 
@@ -91,7 +108,10 @@ describe('names', () => {
       () => nameFromDot('thislabelistoolongbecausednshasalimitof63charactersinasinglelabel.'),
       (e: unknown) => e instanceof DnsError && errorText(e) === 'protocol error',
     );
-    assert.throws(() => nameFromDot(Array(130).fill('ab').join('.')), (e: unknown) => (e as DnsError).code === 'EPROTO');
+    assert.throws(
+      () => nameFromDot(Array(130).fill('ab').join('.')),
+      (e: unknown) => (e as DnsError).code === 'EPROTO',
+    );
   });
 
   test('wire form to text as djb prints it: lowercase, \\ooo escapes, no trailing dot, root "."', () => {
@@ -119,17 +139,26 @@ describe('configuration', () => {
       parseDnsCacheIp('10.0.0.1.10.0.0.2').servers.map((s) => s.address),
       ['10.0.0.1', '10.0.0.2'],
     );
-    assert.deepEqual(parseDnsCacheIp('10.0.0.1 10.0.0.2').servers.map((s) => s.address), ['10.0.0.1']);
+    assert.deepEqual(
+      parseDnsCacheIp('10.0.0.1 10.0.0.2').servers.map((s) => s.address),
+      ['10.0.0.1'],
+    );
     assert.deepEqual(parseDnsCacheIp('::1').servers, [{ address: '::1', family: 6 }]);
     assert.equal(parseDnsCacheIp(Array(20).fill('1.2.3.4').join('.')).servers.length, 16);
     assert.deepEqual(parseDnsCacheIp('0.0.0.0'), { servers: [], count: 1 });
     assert.deepEqual(parseDnsCacheIp('bogus'), { servers: [], count: 0 });
-    assert.deepEqual(parseDnsCacheIp('300.1.1.1').servers.map((s) => s.address), ['44.1.1.1']);
+    assert.deepEqual(
+      parseDnsCacheIp('300.1.1.1').servers.map((s) => s.address),
+      ['44.1.1.1'],
+    );
   });
 
   test('resolv.conf nameserver lines (0.0.0.0 means 127.0.0.1)', () => {
     const text = 'search x.test\nnameserver 10.1.1.1\nnameserver\t 0.0.0.0\n nameserver 9.9.9.9\nnameserver ::1\nnameservers 8.8.8.8\n';
-    assert.deepEqual(parseResolvConfServers(text).map((s) => s.address), ['10.1.1.1', '127.0.0.1', '::1']);
+    assert.deepEqual(
+      parseResolvConfServers(text).map((s) => s.address),
+      ['10.1.1.1', '127.0.0.1', '::1'],
+    );
   });
 
   test('qualification: short names get each search domain in turn, one trailing dot goes', () => {
@@ -250,7 +279,10 @@ describe('lookups against a test server', () => {
     assert.deepEqual(await ip4ForName('nonexistent.test'), []);
     assert.deepEqual(await ip4ForName('nodata.test'), []);
     assert.deepEqual(await ip4ForHostOperand('nonexistent.local.'), []);
-    assert.deepEqual(dns.queriesFor('nonexistent.local').map((q) => q.name), ['nonexistent.local']);
+    assert.deepEqual(
+      dns.queriesFor('nonexistent.local').map((q) => q.name),
+      ['nonexistent.local'],
+    );
   });
 
   test('numeric host operands are not sent to the server', async () => {
@@ -272,7 +304,11 @@ describe('lookups against a test server', () => {
   test('SERVFAIL and REFUSED: temporary failure', async () => {
     await rejectsWith(ip4ForName('servfail.test'), 'EAGAIN', 'temporary failure');
     await rejectsWith(txtForName('refused.test'), 'EAGAIN', 'temporary failure');
-    await rejectsWith(nameForIp('1.2.3.4').then(() => ip4ForHostOperand('servfail.test')), 'EAGAIN', 'temporary failure');
+    await rejectsWith(
+      nameForIp('1.2.3.4').then(() => ip4ForHostOperand('servfail.test')),
+      'EAGAIN',
+      'temporary failure',
+    );
   });
 
   test('a server that never answers: timed out, after one try per round', async () => {
@@ -331,7 +367,10 @@ describe('lookups against a test server', () => {
     process.env.LOCALDOMAIN = 'a.test b.test';
     try {
       assert.deepEqual(await ip4ForHostOperand('www'), ['10.9.9.9']);
-      assert.deepEqual(dns.queries.slice(-2).map((q) => q.name), ['www.a.test', 'www.b.test']);
+      assert.deepEqual(
+        dns.queries.slice(-2).map((q) => q.name),
+        ['www.a.test', 'www.b.test'],
+      );
       assert.deepEqual(await ip4ForName('www'), []);
       assert.equal(dns.queries[dns.queries.length - 1].name, 'www');
       process.env.LOCALDOMAIN = 'servfail.test b.test';
@@ -349,7 +388,10 @@ describe('lookups against a test server', () => {
     process.env.LOCALDOMAIN = 'a.test';
     try {
       assert.deepEqual(await ip4ForHostOperand('www'), ['10.9.9.9']);
-      assert.deepEqual(dns.queries.slice(-2).map((q) => q.name), ['www.nowhere.test', 'www.b.test']);
+      assert.deepEqual(
+        dns.queries.slice(-2).map((q) => q.name),
+        ['www.nowhere.test', 'www.b.test'],
+      );
     } finally {
       process.env.DNSREWRITEFILE = '/nonexistent/dnsrewrite';
       delete process.env.LOCALDOMAIN;
@@ -371,7 +413,10 @@ describe('lookups against a test server', () => {
     const names = Array.from({ length: 60 }, (_, i) => i);
     for (const i of names) dns.set(`n${i}.many.test`, { A: [`10.3.0.${i}`] });
     const got = await Promise.all(names.map((i) => ip4ForName(`n${i}.many.test`)));
-    assert.deepEqual(got, names.map((i) => [`10.3.0.${i}`]));
+    assert.deepEqual(
+      got,
+      names.map((i) => [`10.3.0.${i}`]),
+    );
   });
 
   test('differential: C tcpclient sees the same PTR name (TCPREMOTEHOST) as nameForIp', { skip: needC('tcpclient') }, async () => {

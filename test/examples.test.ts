@@ -70,7 +70,8 @@ function serviceCopy(name: keyof typeof SUPERVISORS, ip: string, service = 'qmai
   assert.equal(r.status, 0);
   const run = join(dir, 'run');
   const text = readFileSync(run, 'utf8');
-  for (const site of ['QMAIL=/var/qmail', '/etc/tcp.smtp.cdb', ' qmaild ', ` 0 ${port} `]) assert.ok(text.includes(site), `${name}/run names ${site}`);
+  for (const site of ['QMAIL=/var/qmail', '/etc/tcp.smtp.cdb', ' qmaild ', ` 0 ${port} `])
+    assert.ok(text.includes(site), `${name}/run names ${site}`);
   writeFileSync(
     run,
     text
@@ -87,7 +88,9 @@ async function greeting(ip: string, ca?: string): Promise<string> {
   for (let i = 0; ; i++) {
     try {
       return await new Promise<string>((resolve, reject) => {
-        const s = ca ? tlsConnect({ host: ip, port: 2525, ca: readFileSync(ca), servername: 'localhost' }) : connect({ host: ip, port: 2525 });
+        const s = ca
+          ? tlsConnect({ host: ip, port: 2525, ca: readFileSync(ca), servername: 'localhost' })
+          : connect({ host: ip, port: 2525 });
         let data = '';
         s.on('data', (d) => {
           data += d;
@@ -109,7 +112,13 @@ async function greeting(ip: string, ca?: string): Promise<string> {
  * Runs a copied service's run script and checks it serves: the greeting as nobody with its limit,
  * the status socket, the server's -v lines on stdout (2>&1), -c from control/concurrencyincoming.
  */
-async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'sslserver', ca?: string, more?: (log: () => string) => Promise<void>): Promise<void> {
+async function serviceServes(
+  dir: string,
+  ip: string,
+  server: 'tcpserver' | 'sslserver',
+  ca?: string,
+  more?: (log: () => string) => Promise<void>,
+): Promise<void> {
   const proc = spawn(join(dir, 'run'), [], { cwd: dir, env: { ...process.env, PATH: `${BIN}:${process.env.PATH}` } });
   children.add(proc);
   let log = '';
@@ -121,7 +130,10 @@ async function serviceServes(dir: string, ip: string, server: 'tcpserver' | 'ssl
     assert.ok(statSync(join(dir, 'status')).isSocket(), 'TCPSERVERSTATUS=./status');
     for (let i = 0; i < 100 && !log.includes('end '); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(log, new RegExp(`^${server}: status: 0/7$`, 'm'));
-    assert.match(log, new RegExp(`^${server}: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'));
+    assert.match(
+      log,
+      new RegExp(`^${server}: ok \\d+ mail\\.example\\.test:${ip.replace(/\./g, '\\.')}:2525 :127\\.0\\.0\\.1::\\d+$`, 'm'),
+    );
     await more?.(() => log);
   } finally {
     proc.kill('SIGTERM');
@@ -158,18 +170,25 @@ describe('examples', () => {
     });
   }
 
-  it('daemontools: the SMTPS run script serves over TLS, with its certificate, rules, limits and ids', { skip: need(...SUPERVISORS.daemontools.tools) || NEED_OPENSSL }, async () => {
+  it('daemontools: the SMTPS run script serves over TLS, with its certificate, rules, limits and ids', {
+    skip: need(...SUPERVISORS.daemontools.tools) || NEED_OPENSSL,
+  }, async () => {
     const ip = randomLoopbackIp();
     const pki = await makeTestPki();
     const { dir } = serviceCopy('daemontools', ip, 'qmail-smtpsd', 'smtps');
     const run = join(dir, 'run');
     const text = readFileSync(run, 'utf8');
-    assert.ok(text.includes('/etc/ssl/mail/fullchain.pem') && text.includes('/etc/ssl/mail/privkey.pem'), 'the run script names its certificate and key');
+    assert.ok(
+      text.includes('/etc/ssl/mail/fullchain.pem') && text.includes('/etc/ssl/mail/privkey.pem'),
+      'the run script names its certificate and key',
+    );
     writeFileSync(run, text.replace('/etc/ssl/mail/fullchain.pem', pki.rsa.cert).replace('/etc/ssl/mail/privkey.pem', pki.rsa.key));
     await serviceServes(dir, ip, 'sslserver', pki.ca);
   });
 
-  it('daemontools: the STARTTLS run script (sslserver -n) greets in clear and makes TLS when its qmail-smtpd asks', { skip: need(...SUPERVISORS.daemontools.tools, 'openssl') }, async () => {
+  it('daemontools: the STARTTLS run script (sslserver -n) greets in clear and makes TLS when its qmail-smtpd asks', {
+    skip: need(...SUPERVISORS.daemontools.tools, 'openssl'),
+  }, async () => {
     const ip = randomLoopbackIp();
     const pki = await makeTestPki();
     const { dir, qmail } = serviceCopy('daemontools', ip, 'qmail-smtpd-starttls');
@@ -198,11 +217,15 @@ describe('examples', () => {
       ].join('\n'),
     );
     await serviceServes(dir, ip, 'sslserver', undefined, async (log) => {
-      const r = spawnSync('openssl', ['s_client', '-starttls', 'smtp', '-connect', `${ip}:2525`, '-CAfile', pki.ca, '-verify_return_error', '-quiet'], {
-        input: 'QUIT\n',
-        encoding: 'latin1',
-        timeout: 20_000,
-      });
+      const r = spawnSync(
+        'openssl',
+        ['s_client', '-starttls', 'smtp', '-connect', `${ip}:2525`, '-CAfile', pki.ca, '-verify_return_error', '-quiet'],
+        {
+          input: 'QUIT\n',
+          encoding: 'latin1',
+          timeout: 20_000,
+        },
+      );
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, '221 QUIT in TLS\n');
       for (let i = 0; i < 100 && !/ ssl \d+ accept/.test(log()); i++) await new Promise((res) => setTimeout(res, 50));
@@ -218,13 +241,16 @@ describe('examples', () => {
     assert.match(readFileSync(unit, 'utf8'), /^KillMode=process$/m);
   });
 
-  it('tcprules Makefile: make compiles the text, again only when it changed, and keeps the cdb on a bad line', { skip: need('make') }, () => {
+  it('tcprules Makefile: make compiles the text, again only when it changed, and keeps the cdb on a bad line', {
+    skip: need('make'),
+  }, () => {
     const dir = join(DIR, 'rules');
     mkdirSync(dir);
     cpSync(join(EXAMPLES, 'tcprules'), dir, { recursive: true });
     const make = () => spawnSync('make', [`TCPRULES=${join(BIN, 'tcprules')}`], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
     const check = (ip: string) =>
-      spawnSync(join(BIN, 'tcprulescheck'), ['tcp.smtp.cdb'], { cwd: dir, encoding: 'utf8', env: { ...process.env, TCPREMOTEIP: ip } }).stdout;
+      spawnSync(join(BIN, 'tcprulescheck'), ['tcp.smtp.cdb'], { cwd: dir, encoding: 'utf8', env: { ...process.env, TCPREMOTEIP: ip } })
+        .stdout;
     assert.equal(make().status, 0);
     assert.match(check('10.9.8.7'), /^rule 10\.9\.8\.7:\ndeny connection\n$/);
     const cdb = join(dir, 'tcp.smtp.cdb');

@@ -113,7 +113,7 @@ test('addcr: 256 MiB stream in constant memory', async () => {
   assert.ok(peakKb > 0 && peakKb < 200 * 1024, `peak RSS ${peakKb} kB`);
 });
 
-test('addcr, delcr, fixcrio binaries: random streams give the C tools\' bytes', { skip: needC('addcr', 'delcr', 'fixcrio') }, () => {
+test("addcr, delcr, fixcrio binaries: random streams give the C tools' bytes", { skip: needC('addcr', 'delcr', 'fixcrio') }, () => {
   // the filters' chunking is tested in crlf.test.ts; this runs the real programs (ours one Node start
   // per case), batched in one shell loop per implementation
   const dir = tempDir();
@@ -126,11 +126,17 @@ test('addcr, delcr, fixcrio binaries: random streams give the C tools\' bytes', 
   );
   inputs.push(Buffer.from('\r'), Buffer.from('x\r\r\n\r'));
   inputs.forEach((input, i) => writeFileSync(join(dir, `${i}.in`), input));
-  for (const [tool, args] of [['addcr', ''], ['delcr', ''], ['fixcrio', ' cat']]) {
+  for (const [tool, args] of [
+    ['addcr', ''],
+    ['delcr', ''],
+    ['fixcrio', ' cat'],
+  ]) {
     for (const impl of ['ours', 'c']) {
       const bin = impl === 'ours' ? ours(tool) : cBinary(tool)!;
       mkdirSync(join(dir, impl), { recursive: true });
-      const r = runSync('sh', ['-c', `for i in $(seq 0 ${inputs.length - 1}); do '${bin}'${args} < $i.in > ${impl}/${tool}.$i; done`], { cwd: dir });
+      const r = runSync('sh', ['-c', `for i in $(seq 0 ${inputs.length - 1}); do '${bin}'${args} < $i.in > ${impl}/${tool}.$i; done`], {
+        cwd: dir,
+      });
       assert.equal(r.status, 0, r.stderr.toString());
     }
     inputs.forEach((_, i) => {

@@ -54,14 +54,20 @@ describe('limit keys', () => {
 describe('settings', () => {
   it('come from the environment, read as the patch reads numbers', () => {
     const env: Record<string, string> = { MAXLOAD: '350', MAXCONNIP: '5x', MAXCONNC: '', DIEMSG: '421 busy', MAXRATEIP: '10/60' };
-    assert.deepEqual(settingsFromEnvironment((n) => env[n]), {
-      maxLoad: 350,
-      maxConnIp: 5,
-      maxConnNet: 0,
-      maxRate: { count: 10, seconds: 60 },
-      dieMsg: '421 busy',
-    });
-    assert.deepEqual(settingsFromEnvironment(() => undefined), NO_LIMITS);
+    assert.deepEqual(
+      settingsFromEnvironment((n) => env[n]),
+      {
+        maxLoad: 350,
+        maxConnIp: 5,
+        maxConnNet: 0,
+        maxRate: { count: 10, seconds: 60 },
+        dieMsg: '421 busy',
+      },
+    );
+    assert.deepEqual(
+      settingsFromEnvironment(() => undefined),
+      NO_LIMITS,
+    );
   });
   it('rule variables override, the last of a name winning, others left alone', () => {
     const base = settings({ maxConnIp: 2, dieMsg: 'no' });
@@ -97,7 +103,10 @@ describe('load', () => {
   it('reads the real one, and falls back to getloadavg', () => {
     assert.ok(currentLoad() >= 0);
     assert.ok(Number.isInteger(currentLoad(() => 'garbage')));
-    assert.equal(currentLoad(() => '7.25 1 1'), 725);
+    assert.equal(
+      currentLoad(() => '7.25 1 1'),
+      725,
+    );
   });
 });
 

@@ -6,7 +6,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { docPages, havePandoc, MAN_DIR, manMarkdown, packageJson, readDocPage, REQUIRED_SECTIONS, sectionProblems } from '../tools/man-pages';
+import {
+  docPages,
+  havePandoc,
+  MAN_DIR,
+  manMarkdown,
+  packageJson,
+  readDocPage,
+  REQUIRED_SECTIONS,
+  sectionProblems,
+} from '../tools/man-pages';
 
 const pkg = packageJson();
 const programs = Object.keys(pkg.bin);
@@ -26,19 +35,27 @@ describe('man pages', () => {
   });
 
   it('package.json declares a page for every program and ships them', () => {
-    assert.deepEqual(pkg.man, programs.map((p) => `./dist/man/man1/${p}.1`));
+    assert.deepEqual(
+      pkg.man,
+      programs.map((p) => `./dist/man/man1/${p}.1`),
+    );
     assert.ok(pkg.files?.includes('dist/man'));
   });
 
   it('tells a page with a missing or misplaced section', () => {
     const page = (sections: string[]) => readDocPage(`# x -- does x\n\n${sections.map((t) => `## ${t}\n\ntext\n`).join('\n')}`)!;
-    assert.deepEqual(sectionProblems(page(['Synopsis', 'Description', 'Options', 'Environment', 'Exit status', 'Examples', 'See also'])), []);
+    assert.deepEqual(
+      sectionProblems(page(['Synopsis', 'Description', 'Options', 'Environment', 'Exit status', 'Examples', 'See also'])),
+      [],
+    );
     assert.deepEqual(
       sectionProblems(page(['Synopsis', 'Description', 'Options', 'Notes', 'Environment', 'Bugs', 'Exit status', 'Examples', 'See also'])),
       [],
       'other sections may stand between',
     );
-    assert.deepEqual(sectionProblems(page(['Synopsis', 'Options', 'Environment', 'Exit status', 'Examples', 'See also'])), ['no "## DESCRIPTION" section']);
+    assert.deepEqual(sectionProblems(page(['Synopsis', 'Options', 'Environment', 'Exit status', 'Examples', 'See also'])), [
+      'no "## DESCRIPTION" section',
+    ]);
     assert.deepEqual(sectionProblems(page(['Synopsis', 'Description', 'Environment', 'Options', 'Exit status', 'Examples', 'See also'])), [
       '"## ENVIRONMENT" comes before "## OPTIONS"',
     ]);

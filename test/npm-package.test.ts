@@ -54,7 +54,11 @@ function runInstalled(name: string, args: string[], input = ''): { status: numbe
 
 describe('npm pack and npm install -g', { skip: noNpm }, () => {
   before(async () => {
-    const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', DIR], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', DIR], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     assert.equal(packed.status, 0, packed.stderr);
     tarball = join(DIR, JSON.parse(packed.stdout)[0].filename);
     const registry = await localRegistry(runtimeDependencyDirs(), DIR);
@@ -66,7 +70,20 @@ describe('npm pack and npm install -g', { skip: noNpm }, () => {
     const install = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
       const npm = spawn(
         'npm',
-        ['install', '-g', '--prefix', PREFIX, '--registry', registry.url, '--cache', join(DIR, 'cache'), '--no-audit', '--no-fund', '--fetch-retries=0', tarball],
+        [
+          'install',
+          '-g',
+          '--prefix',
+          PREFIX,
+          '--registry',
+          registry.url,
+          '--cache',
+          join(DIR, 'cache'),
+          '--no-audit',
+          '--no-fund',
+          '--fetch-retries=0',
+          tarball,
+        ],
         {
           stdio: ['ignore', 'ignore', 'pipe'],
           env: { ...process.env, npm_config_userconfig: npmrc, npm_config_globalconfig: globalrc, npm_config_update_notifier: 'false' },
@@ -145,7 +162,10 @@ describe('npm pack and npm install -g', { skip: noNpm }, () => {
       // man names the page's real file (npm links it from the package)
       assert.ok(where.stdout.trim().endsWith(`/man1/${p}.1`), where.stdout);
     }
-    const shown = spawnSync('man', ['-M', manpath, 'tcpserver'], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '80', MANPAGER: 'cat', PAGER: 'cat' } });
+    const shown = spawnSync('man', ['-M', manpath, 'tcpserver'], {
+      encoding: 'utf8',
+      env: { ...process.env, MANWIDTH: '80', MANPAGER: 'cat', PAGER: 'cat' },
+    });
     assert.equal(shown.status, 0, shown.stderr);
     assert.match(shown.stdout, /^NAME\n +tcpserver - accept TCP connections and run a program for each$/m);
   });

@@ -17,7 +17,10 @@ const TCPSERVER = ours('tcpserver');
 const DIR = tempDir();
 const PROGRAM = join(DIR, 'program');
 // one line about the connection, then held open until the client closes
-writeFileSync(PROGRAM, '#!/bin/sh\nexec 2>/dev/null\necho "$PROTO $TCPREMOTEIP $TCPLOCALIP $TCPLOCALPORT ${MAXCONNIP-}"\nexec cat >/dev/null\n');
+writeFileSync(
+  PROGRAM,
+  '#!/bin/sh\nexec 2>/dev/null\necho "$PROTO $TCPREMOTEIP $TCPLOCALIP $TCPLOCALPORT ${MAXCONNIP-}"\nexec cat >/dev/null\n',
+);
 chmodSync(PROGRAM, 0o755);
 
 const clients = new Set<Socket>();
@@ -113,10 +116,15 @@ describe('HAProxy health checks with a PROXY header (v2 LOCAL)', { skip: NEED_HA
     const s = await startServer(TCPSERVER, ['-v', '-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "$TCPREMOTEIP"'], {
       env: { ...process.env, PROXYFROM: '127.0.0.1' },
     });
-    await startHaproxy(DIR, [{ name: 'checked', serverOptions: 'send-proxy-v2 check inter 200 check-send-proxy', to: `127.0.0.1:${s.port}` }]);
+    await startHaproxy(DIR, [
+      { name: 'checked', serverOptions: 'send-proxy-v2 check inter 200 check-send-proxy', to: `127.0.0.1:${s.port}` },
+    ]);
     // the start-up probe's one connection also comes as 127.0.0.1: three lines mean two checks
     await s.waitForLines(/^tcpserver: ok \d+ L:127\.0\.0\.1:\d+ :127\.0\.0\.1::\d+$/, 3);
-    assert.deepEqual(s.lines().filter((l) => l.includes('warning')), []);
+    assert.deepEqual(
+      s.lines().filter((l) => l.includes('warning')),
+      [],
+    );
   });
 });
 
@@ -147,10 +155,16 @@ describe('MAXCONNIP counts the real clients behind HAProxy', { skip: NEED_HAPROX
 
 describe('tcpclient -P in front of HAProxy accept-proxy', { skip: NEED_HAPROXY }, () => {
   it('HAProxy takes our v1 and v2 headers and passes the claimed client on', async () => {
-    const s = await startServer(TCPSERVER, ['-v', '-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "$TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"'], {
-      env: { ...process.env, PROXYFROM: '127.0.0.1' },
-    });
-    const h = await startHaproxy(DIR, [{ name: 'in', bindOptions: 'accept-proxy', serverOptions: 'send-proxy-v2', to: `127.0.0.1:${s.port}` }]);
+    const s = await startServer(
+      TCPSERVER,
+      ['-v', '-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "$TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"'],
+      {
+        env: { ...process.env, PROXYFROM: '127.0.0.1' },
+      },
+    );
+    const h = await startHaproxy(DIR, [
+      { name: 'in', bindOptions: 'accept-proxy', serverOptions: 'send-proxy-v2', to: `127.0.0.1:${s.port}` },
+    ]);
     for (const version of ['1', '2']) {
       const given = { TCPREMOTEIP: '198.51.100.' + version, TCPREMOTEPORT: '4711', TCPLOCALIP: '192.0.2.25', TCPLOCALPORT: '25' };
       const r = runSync(ours('tcpclient'), ['-RHl0', '-P', version, '127.0.0.1', String(h.ports.in), 'sh', '-c', 'exec cat <&6'], {

@@ -122,7 +122,9 @@ test('v2: the spec layout, LOCAL, UNSPEC, UNIX, and what it refuses', () => {
   const i = complete(haproxy);
   assert.equal(i.length, 28);
   assert.equal(addressesOf(i), '172.19.0.1:42578 > 172.19.0.3:80');
-  const six = complete(v2(1, 0x21, Buffer.concat([parseIp6('2001:db8::7') as Buffer, parseIp6('::1') as Buffer, Buffer.from([0, 1, 0, 2])])));
+  const six = complete(
+    v2(1, 0x21, Buffer.concat([parseIp6('2001:db8::7') as Buffer, parseIp6('::1') as Buffer, Buffer.from([0, 1, 0, 2])])),
+  );
   assert.equal(addressesOf(six), '2001:db8::7:1 > ::1:2');
   const local = complete(v2(0, 0x11, INET_BLOCK));
   assert.equal(local.header.local, true);
@@ -169,7 +171,10 @@ test('v2: TLVs, the CRC32C check, and the variables they give', () => {
   // an unverified certificate's CN is not exported, nor a value with a NUL, nor TLS data of a plain client
   const unverified = Buffer.from(ssl);
   unverified.writeUInt32BE(1, 1);
-  assert.deepEqual(tlvVariables(complete(v2(1, 0x11, Buffer.concat([INET_BLOCK, tlv(0x20, unverified)]))).header.tlvs).map(([n]) => n), ['SSL_PROTOCOL', 'SSL_CIPHER']);
+  assert.deepEqual(
+    tlvVariables(complete(v2(1, 0x11, Buffer.concat([INET_BLOCK, tlv(0x20, unverified)]))).header.tlvs).map(([n]) => n),
+    ['SSL_PROTOCOL', 'SSL_CIPHER'],
+  );
   assert.deepEqual(tlvVariables(complete(v2(1, 0x11, Buffer.concat([INET_BLOCK, tlv(0x02, 'a\0b')]))).header.tlvs), []);
   const plain = Buffer.from(ssl);
   plain[0] = 0;
@@ -221,7 +226,11 @@ const tlvValue = fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b));
 const someTlv = fc.oneof(
   fc.tuple(fc.constantFrom(0x01, 0x02, 0x04, 0x05, 0x30, 0xe0, 0xea, 0xf0, 0x21), tlvValue).map(([t, v]) => tlv(t, v)),
   fc
-    .tuple(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 3 }), fc.array(fc.tuple(fc.integer({ min: 0x21, max: 0x25 }), tlvValue), { maxLength: 4 }))
+    .tuple(
+      fc.integer({ min: 0, max: 7 }),
+      fc.integer({ min: 0, max: 3 }),
+      fc.array(fc.tuple(fc.integer({ min: 0x21, max: 0x25 }), tlvValue), { maxLength: 4 }),
+    )
     .map(([client, verify, subs]) => {
       const head = Buffer.from([client, 0, 0, 0, verify]);
       return tlv(0x20, Buffer.concat([head, ...subs.map(([t, v]) => tlv(t, v))]));
@@ -230,25 +239,29 @@ const someTlv = fc.oneof(
 
 /** A valid v2 header, with the addresses it carries. */
 const v2Header = fc.oneof(
-  fc.tuple(fc.boolean(), ip4, ip4, ip16, ip16, port, port, fc.array(someTlv, { maxLength: 5 }), fc.boolean()).map(([four, s4, d4, s16, d16, sp, dp, tlvs, withCrc]) => {
-    const [s, d] = four ? [s4, d4] : [s16, d16];
-    const block = Buffer.alloc(four ? 12 : 36);
-    s.copy(block, 0);
-    d.copy(block, s.length);
-    block.writeUInt16BE(sp, 2 * s.length);
-    block.writeUInt16BE(dp, 2 * s.length + 2);
-    const parts = [block, ...tlvs];
-    if (withCrc) parts.push(tlv(0x03, Buffer.alloc(4)));
-    const h = v2(1, four ? 0x11 : 0x21, Buffer.concat(parts));
-    if (withCrc) h.writeUInt32BE(crc32c(h), h.length - 4);
-    const text = (ip: Buffer, p: number) => `${four ? [...ip].join('.') : formatIp6(ip)}:${p}`;
-    return { bytes: h, addresses: `${text(s, sp)} > ${text(d, dp)}` };
-  }),
+  fc
+    .tuple(fc.boolean(), ip4, ip4, ip16, ip16, port, port, fc.array(someTlv, { maxLength: 5 }), fc.boolean())
+    .map(([four, s4, d4, s16, d16, sp, dp, tlvs, withCrc]) => {
+      const [s, d] = four ? [s4, d4] : [s16, d16];
+      const block = Buffer.alloc(four ? 12 : 36);
+      s.copy(block, 0);
+      d.copy(block, s.length);
+      block.writeUInt16BE(sp, 2 * s.length);
+      block.writeUInt16BE(dp, 2 * s.length + 2);
+      const parts = [block, ...tlvs];
+      if (withCrc) parts.push(tlv(0x03, Buffer.alloc(4)));
+      const h = v2(1, four ? 0x11 : 0x21, Buffer.concat(parts));
+      if (withCrc) h.writeUInt32BE(crc32c(h), h.length - 4);
+      const text = (ip: Buffer, p: number) => `${four ? [...ip].join('.') : formatIp6(ip)}:${p}`;
+      return { bytes: h, addresses: `${text(s, sp)} > ${text(d, dp)}` };
+    }),
   // LOCAL: any family and transport, any block
-  fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 }), fc.uint8Array({ maxLength: 300 })).map(([family, transport, block]) => ({
-    bytes: v2(0, (family << 4) | transport, Buffer.from(block)),
-    addresses: 'none',
-  })),
+  fc
+    .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 }), fc.uint8Array({ maxLength: 300 }))
+    .map(([family, transport, block]) => ({
+      bytes: v2(0, (family << 4) | transport, Buffer.from(block)),
+      addresses: 'none',
+    })),
 );
 
 const validHeader = fc.oneof(v1Line, v2Header);
@@ -285,17 +298,23 @@ function readLikeTheServer(stream: Buffer, deliveries: number[]): { consumed: nu
 
 test('property: however the bytes arrive, the reader stops exactly at the end of the header', () => {
   fc.assert(
-    fc.property(validHeader, data, fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 8 }), ({ bytes }, tail, deliveries) => {
-      const r = readLikeTheServer(Buffer.concat([bytes, tail]), deliveries);
-      assert.equal(r.i.kind, 'complete');
-      assert.equal(r.consumed, bytes.length);
-    }),
+    fc.property(
+      validHeader,
+      data,
+      fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 8 }),
+      ({ bytes }, tail, deliveries) => {
+        const r = readLikeTheServer(Buffer.concat([bytes, tail]), deliveries);
+        assert.equal(r.i.kind, 'complete');
+        assert.equal(r.consumed, bytes.length);
+      },
+    ),
     params(400),
   );
 });
 
 // an independent reading of the spec, to judge mutated headers by
-const V1_ORACLE = /^PROXY (?:UNKNOWN(?: [^\r\n]*)?|TCP4 (\S+) (\S+) (0|[1-9]\d{0,4}) (0|[1-9]\d{0,4})|TCP6 (\S+) (\S+) (0|[1-9]\d{0,4}) (0|[1-9]\d{0,4}))\r\n/;
+const V1_ORACLE =
+  /^PROXY (?:UNKNOWN(?: [^\r\n]*)?|TCP4 (\S+) (\S+) (0|[1-9]\d{0,4}) (0|[1-9]\d{0,4})|TCP6 (\S+) (\S+) (0|[1-9]\d{0,4}) (0|[1-9]\d{0,4}))\r\n/;
 
 function v1Valid(bytes: Buffer): number | null {
   const text = bytes.toString('latin1', 0, Math.min(bytes.length, V1_MAX_LENGTH));
@@ -310,7 +329,10 @@ function v1Valid(bytes: Buffer): number | null {
 
 function v2Valid(b: Buffer): number | null {
   if (b.length < 16 || !b.subarray(0, 12).equals(V2_SIGNATURE)) return null;
-  const version = b[12] >> 4, command = b[12] & 15, family = b[13] >> 4, transport = b[13] & 15;
+  const version = b[12] >> 4,
+    command = b[12] & 15,
+    family = b[13] >> 4,
+    transport = b[13] & 15;
   const total = 16 + b.readUInt16BE(14);
   if (version !== 2 || command > 1 || family > 3 || transport > 2 || total > MAX_HEADER_LENGTH || b.length < total) return null;
   if (command === 0) return total;
@@ -340,16 +362,25 @@ function v2Valid(b: Buffer): number | null {
   return walk(16 + addressLength, total, true) ? total : null;
 }
 
-const mutated = fc.tuple(validHeader, data, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')), { minLength: 1, maxLength: 3 })).map(([{ bytes }, tail, edits]) => {
-  const b = [...Buffer.concat([bytes, tail])];
-  for (const [at, value, how] of edits) {
-    const k = at % (b.length + 1);
-    if (how === 'set' && k < b.length) b[k] = value;
-    else if (how === 'insert') b.splice(k, 0, value);
-    else b.splice(k, 1);
-  }
-  return Buffer.from(b);
-});
+const mutated = fc
+  .tuple(
+    validHeader,
+    data,
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'delete')), {
+      minLength: 1,
+      maxLength: 3,
+    }),
+  )
+  .map(([{ bytes }, tail, edits]) => {
+    const b = [...Buffer.concat([bytes, tail])];
+    for (const [at, value, how] of edits) {
+      const k = at % (b.length + 1);
+      if (how === 'set' && k < b.length) b[k] = value;
+      else if (how === 'insert') b.splice(k, 0, value);
+      else b.splice(k, 1);
+    }
+    return Buffer.from(b);
+  });
 
 test('property: random and mutated bytes: never a throw, and complete exactly when the spec says valid', () => {
   const judge = (b: Buffer) => {
@@ -363,7 +394,13 @@ test('property: random and mutated bytes: never a throw, and complete exactly wh
     }
   };
   fc.assert(fc.property(mutated, judge), params(3000));
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }).map((a) => Buffer.from(a)), judge), params(1000));
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 120 }).map((a) => Buffer.from(a)),
+      judge,
+    ),
+    params(1000),
+  );
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 60 }), (a) => judge(Buffer.concat([latin1('PROXY '), Buffer.from(a)]))),
     params(1000),

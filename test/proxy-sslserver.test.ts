@@ -14,7 +14,10 @@ import { readUntilClosed, startServer } from './support/server';
 import { tempDir } from './support/tmp';
 
 const SSLSERVER = ours('sslserver');
-const SKIP = NEED_HAPROXY || (existsSync(SSLSERVER) ? false : 'bin/sslserver not built yet (issue 10)') || (cBinary('openssl') ? false : 'openssl not installed');
+const SKIP =
+  NEED_HAPROXY ||
+  (existsSync(SSLSERVER) ? false : 'bin/sslserver not built yet (issue 10)') ||
+  (cBinary('openssl') ? false : 'openssl not installed');
 
 function ask(port: number, host: string, localAddress: string): Promise<string> {
   const tcp = tcpConnect({ port, host, localAddress });
@@ -26,10 +29,34 @@ describe('sslserver behind HAProxy (TLS passed through, PROXY before the handsha
     const dir = tempDir();
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=test.example'], { stdio: 'ignore' });
-    const s = await startServer(SSLSERVER, ['-v', '-1', '-e', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "$SSLREMOTEIP $TCPREMOTEIP"'], {
-      env: { ...process.env, PROXYFROM: '127.0.0.1', CERTFILE: cert, KEYFILE: key },
-    });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=test.example',
+      ],
+      { stdio: 'ignore' },
+    );
+    const s = await startServer(
+      SSLSERVER,
+      ['-v', '-1', '-e', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "$SSLREMOTEIP $TCPREMOTEIP"'],
+      {
+        env: { ...process.env, PROXYFROM: '127.0.0.1', CERTFILE: cert, KEYFILE: key },
+      },
+    );
     const h = await startHaproxy(dir, [{ name: 'tls', serverOptions: 'send-proxy-v2', to: `127.0.0.1:${s.port}` }]);
     assert.equal(await ask(h.ports.tls, '127.0.0.1', '127.0.0.2'), '127.0.0.2 127.0.0.2\n');
     assert.equal(await ask(h.ports.tls, '::1', '::1'), '::1 ::1\n');

@@ -75,7 +75,12 @@ function talk(port: number, from: string, bytes: Buffer, o: { localPort?: number
 
 const FLAGS = ['-v', '-1', '-R', '-H', '-l', 'L'];
 
-async function start(env: Record<string, string>, flags = FLAGS, extra: Record<string, string> = {}, program = PROGRAM): Promise<RunningServer> {
+async function start(
+  env: Record<string, string>,
+  flags = FLAGS,
+  extra: Record<string, string> = {},
+  program = PROGRAM,
+): Promise<RunningServer> {
   const s = await startServer(TCPSERVER, [...flags, SERVER_IP, '0', program], { env: { ...process.env, ...env, ...extra } });
   await s.waitForLine(/^tcpserver: status: 0\//);
   return s;
@@ -101,7 +106,10 @@ for (const mode of ['ffi', 'no-ffi'] as const) {
         assert.equal(r.env.get('TCPLOCALIP'), ip(8));
         assert.equal(r.env.get('TCPLOCALPORT'), '25');
         assert.equal(r.env.get('PROTO'), 'TCP');
-        assert.ok(r.data.equals(payload), `the program got ${r.data.length} of ${payload.length} bytes, the same ones: ${r.data.equals(payload.subarray(0, r.data.length))}`);
+        assert.ok(
+          r.data.equals(payload),
+          `the program got ${r.data.length} of ${payload.length} bytes, the same ones: ${r.data.equals(payload.subarray(0, r.data.length))}`,
+        );
       }
       const ok = await s.waitForLines(/^tcpserver: ok /, 2);
       assert.deepEqual(ok.map(unpid), Array(2).fill(`tcpserver: ok N L:${ip(8)}:25 :${ip(7)}::4711`));
@@ -142,7 +150,11 @@ for (const mode of ['ffi', 'no-ffi'] as const) {
       const s = await start(env);
       const port = 20000 + randomInt(0, 20000);
       const direct = await talk(s.port, ip(9), Buffer.from('x'), { localPort: port });
-      const proxied = await talk(s.port, BALANCER, Buffer.concat([formatV2(endpoint(ip(9), port), endpoint(SERVER_IP, s.port)), Buffer.from('x')]));
+      const proxied = await talk(
+        s.port,
+        BALANCER,
+        Buffer.concat([formatV2(endpoint(ip(9), port), endpoint(SERVER_IP, s.port)), Buffer.from('x')]),
+      );
       assert.deepEqual([...proxied.env], [...direct.env]);
       assert.equal(direct.env.get('TCPREMOTEIP'), ip(9));
       assert.ok(proxied.raw.equals(direct.raw));
@@ -208,7 +220,12 @@ for (const mode of ['ffi', 'no-ffi'] as const) {
     it('TLVs: the authority and the TLS facts as s6-networking names them', async () => {
       const s = await start(env);
       const tlv = (type: number, value: Buffer) => Buffer.concat([Buffer.from([type, value.length >> 8, value.length & 255]), value]);
-      const ssl = Buffer.concat([Buffer.from([0x03, 0, 0, 0, 0]), tlv(0x21, Buffer.from('TLSv1.3')), tlv(0x22, Buffer.from('client.example')), tlv(0x23, Buffer.from('TLS_AES_128_GCM_SHA256'))]);
+      const ssl = Buffer.concat([
+        Buffer.from([0x03, 0, 0, 0, 0]),
+        tlv(0x21, Buffer.from('TLSv1.3')),
+        tlv(0x22, Buffer.from('client.example')),
+        tlv(0x23, Buffer.from('TLS_AES_128_GCM_SHA256')),
+      ]);
       const base = formatV2(endpoint(ip(7), 1), endpoint(ip(8), 2));
       const tlvs = Buffer.concat([tlv(0x02, Buffer.from('mail.example')), tlv(0x20, ssl)]);
       const header = Buffer.concat([base, tlvs]);
@@ -224,7 +241,7 @@ for (const mode of ['ffi', 'no-ffi'] as const) {
 }
 
 describe('PROXY header and the lookups', () => {
-  it('no ident query for a proxied client (its TCP connection is the balancer\'s); a direct one is asked', async () => {
+  it("no ident query for a proxied client (its TCP connection is the balancer's); a direct one is asked", async () => {
     const ident = await IdentTestServer.start((req) => {
       const [rport, lport] = req.line.split(',').map((x) => x.trim());
       return `${rport} , ${lport} : USERID : UNIX : someone\r\n`;
@@ -256,7 +273,9 @@ describe('tcpclient -P: sending the header, to our own tcpserver', () => {
     const s = await start({ PROXYFROM: BALANCER }, FLAGS, {}, ENV_PROGRAM);
     for (const version of ['1', '2']) {
       const given = { TCPREMOTEIP: '203.0.113.9', TCPREMOTEPORT: '4711', TCPLOCALIP: '2001:db8::25', TCPLOCALPORT: '25' };
-      const r = runSync(TCPCLIENT, ['-RHl0', '-i', BALANCER, '-P', version, SERVER_IP, String(s.port), ...readBack], { env: { ...process.env, ...given } });
+      const r = runSync(TCPCLIENT, ['-RHl0', '-i', BALANCER, '-P', version, SERVER_IP, String(s.port), ...readBack], {
+        env: { ...process.env, ...given },
+      });
       assert.equal(r.status, 0, r.stderr.toString());
       const out = r.stdout.toString();
       // mixed families go out as IPv6, the IPv4 one v4-mapped
@@ -272,7 +291,11 @@ describe('tcpclient -P: sending the header, to our own tcpserver', () => {
     const s = await start({ PROXYFROM: BALANCER }, FLAGS, {}, ENV_PROGRAM);
     const env = { ...process.env };
     delete env.TCPREMOTEIP;
-    const r = runSync(TCPCLIENT, ['-RHl0', '-i', BALANCER, '-p', '0', '-P2', SERVER_IP, String(s.port), 'sh', '-c', 'echo "$TCPLOCALPORT" >&2; exec cat <&6'], { env });
+    const r = runSync(
+      TCPCLIENT,
+      ['-RHl0', '-i', BALANCER, '-p', '0', '-P2', SERVER_IP, String(s.port), 'sh', '-c', 'echo "$TCPLOCALPORT" >&2; exec cat <&6'],
+      { env },
+    );
     assert.equal(r.status, 0, r.stderr.toString());
     const myPort = r.stderr.toString().trim();
     assert.match(r.stdout.toString(), new RegExp(`^TCPREMOTEIP=${BALANCER.replace(/\./g, '\\.')}\\nTCPREMOTEPORT=${myPort}$`, 'm'));

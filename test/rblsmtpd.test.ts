@@ -165,7 +165,10 @@ describe('rblsmtpd (ours)', () => {
   test('$RBLSMTPD decides first, with no lookups', async () => {
     const before = dns.queries.length;
     assert.equal((await rbl(['-r', 'rbl.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2', RBLSMTPD: '' })).stdout.toString(), 'ok\n');
-    assert.equal((await rbl(['-t0', '-r', 'rbl.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.1', RBLSMTPD: 'Error' })).stdout.toString(), '451 Error\r\n');
+    assert.equal(
+      (await rbl(['-t0', '-r', 'rbl.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.1', RBLSMTPD: 'Error' })).stdout.toString(),
+      '451 Error\r\n',
+    );
     assert.equal((await rbl(['-t0', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.1', RBLSMTPD: '-Error' })).stdout.toString(), '553 Error\r\n');
     assert.equal((await rbl(['-t0', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.1', RBLSMTPD: '-' })).stdout.toString(), '553 \r\n');
     assert.equal(dns.queries.length, before);
@@ -217,7 +220,13 @@ describe('rblsmtpd (ours)', () => {
     const msg = 'Listed at a-only, see http://a-only.test/?%IP%';
     const r = await rbl(['-t0', '-r', `a-only.test:${msg}`, 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' });
     assert.equal(r.stdout.toString(), '451 Listed at a-only, see http://a-only.test/?127.0.0.2\r\n');
-    assert.equal(dns.queriesFor('2.0.0.127.a-only.test').map((q) => q.type).includes(16), false);
+    assert.equal(
+      dns
+        .queriesFor('2.0.0.127.a-only.test')
+        .map((q) => q.type)
+        .includes(16),
+      false,
+    );
     const bounce = await rbl(['-b', '-t0', '-r', `a-only.test:${msg}`, 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' });
     assert.equal(bounce.stdout.toString(), '553 Listed at a-only, see http://a-only.test/?127.0.0.2\r\n');
     const unlisted = await rbl(['-t0', '-r', `a-only.test:${msg}`, 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.9' });
@@ -247,7 +256,10 @@ describe('rblsmtpd (ours)', () => {
   });
 
   test('the program gets the environment unchanged and its own exit status is ours', async () => {
-    const r = await rbl(['-r', 'rbl.test', 'sh', '-c', 'printf "%s|%s" "$TCPREMOTEIP" "$RBLTIMEOUT"; exit 7'], { TCPREMOTEIP: '127.0.0.1', RBLTIMEOUT: '9' });
+    const r = await rbl(['-r', 'rbl.test', 'sh', '-c', 'printf "%s|%s" "$TCPREMOTEIP" "$RBLTIMEOUT"; exit 7'], {
+      TCPREMOTEIP: '127.0.0.1',
+      RBLTIMEOUT: '9',
+    });
     assert.deepEqual([r.status, r.stdout.toString()], [7, '127.0.0.1|9']);
   });
 
@@ -278,7 +290,26 @@ describe('swaks as the SMTP client', { skip: cBinary('swaks') ? false : 'swaks n
   after(() => server.close());
 
   const swaks = (from: string): Promise<RunResult> =>
-    run('swaks', ['--server', address, '--port', String(port), '--local-interface', from, '--to', 'rcpt@example.test', '--from', 'sender@example.test', '--helo', 'client.test', '--timeout', '10'], { timeout: 20_000 });
+    run(
+      'swaks',
+      [
+        '--server',
+        address,
+        '--port',
+        String(port),
+        '--local-interface',
+        from,
+        '--to',
+        'rcpt@example.test',
+        '--from',
+        'sender@example.test',
+        '--helo',
+        'client.test',
+        '--timeout',
+        '10',
+      ],
+      { timeout: 20_000 },
+    );
 
   test('a listed client is refused at RCPT with 451 (swaks exits 24, its RCPT failure code)', async () => {
     const r = await swaks('127.0.0.2');
@@ -330,10 +361,20 @@ describe('differential: Debian C rblsmtpd on the same zone and dialogues', { ski
     ['-c bad name', ['-c', '-r', LONG_LABEL, 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' }, 'rcpt\r\n'],
     ['-C bad name', ['-r', LONG_LABEL, 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' }, ''],
     ['bad name then -b listing', ['-b', '-r', LONG_LABEL, '-r', 'rbl.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' }, 'rcpt\r\n'],
-    ['-c -a bad name then listing', ['-c', '-b', '-a', LONG_LABEL, '-r', 'rbl.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' }, 'rcpt\r\n'],
+    [
+      '-c -a bad name then listing',
+      ['-c', '-b', '-a', LONG_LABEL, '-r', 'rbl.test', 'echo', 'ok'],
+      { TCPREMOTEIP: '127.0.0.2' },
+      'rcpt\r\n',
+    ],
     ['-a bad name accepts', ['-a', LONG_LABEL, '-r', 'rbl.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' }, ''],
     ['SERVFAIL with -c', ['-c', '-t0', '-r', 'sf.test', 'echo', 'ok'], { TCPREMOTEIP: '127.0.0.2' }, ''],
-    ['verbs', ['-r', 'rbl.test', 'x'], { TCPREMOTEIP: '127.0.0.2' }, 'HELO\r\nhelo\tx\r\nMAIL\r\nmailx\r\n noop\r\nNOOP  x\r\n\r\n\r\r\nRsEt\n'],
+    [
+      'verbs',
+      ['-r', 'rbl.test', 'x'],
+      { TCPREMOTEIP: '127.0.0.2' },
+      'HELO\r\nhelo\tx\r\nMAIL\r\nmailx\r\n noop\r\nNOOP  x\r\n\r\n\r\r\nRsEt\n',
+    ],
     ['NUL in quit', ['-r', 'rbl.test', 'x'], { TCPREMOTEIP: '127.0.0.2' }, 'quit\0x\r\nquit\0\r\nqu\0it\r\nquit \0\r\nquit\r\nnoop\r\n'],
     ['CR handling', ['-r', 'rbl.test', 'x'], { TCPREMOTEIP: '127.0.0.2' }, 'quit\r\r\nnoop\r\nquit\r'],
     ['EOF mid-line', ['-r', 'rbl.test', 'x'], { TCPREMOTEIP: '127.0.0.2' }, 'noop\r\nquit'],
@@ -382,4 +423,3 @@ describe('differential: Debian C rblsmtpd on the same zone and dialogues', { ski
     assert.equal(c, '0/null/220 rblsmtpd.local\r\n250 rblsmtpd.local\r\n');
   });
 });
-

@@ -40,7 +40,10 @@ test('recordLines: 0.88 format (LF pieces end " \\n", the rest "+\\n", 256-byte 
   assert.deepEqual(lines('test\n'), ['42 < test \n']);
   assert.deepEqual(lines('\nab\ncd'), ['42 <  \n', '42 < ab \n', '42 < cd+\n']);
   const long = lines(Buffer.alloc(600, 'a'));
-  assert.deepEqual(long.map((l) => l.length), [5 + 256 + 2, 5 + 256 + 2, 5 + 88 + 2]);
+  assert.deepEqual(
+    long.map((l) => l.length),
+    [5 + 256 + 2, 5 + 256 + 2, 5 + 88 + 2],
+  );
   assert.ok(long.every((l) => l.endsWith('+\n')));
 });
 
@@ -92,7 +95,7 @@ test('recordio: the program runs as recordio itself (its pid, in the log too) an
   assert.deepEqual([...log.pids], [String(child.pid)]);
 });
 
-test('recordio, fixcrio: exit status is the program\'s', async () => {
+test("recordio, fixcrio: exit status is the program's", async () => {
   for (const tool of ['recordio', 'fixcrio']) {
     const r = await both(tool, ['sh', '-c', 'exit 3'], '');
     assert.equal(r.ours.status, 3);
@@ -146,7 +149,13 @@ test('recordio, fixcrio: 1 MiB each way, bytes intact', async () => {
   const log = logByDirection(rec.stderr);
   // " < text \n" stands for "text\n", " < text+\n" for "text"
   const logged = (lines: string[]) =>
-    Buffer.from(lines.slice(0, -1).map((l) => (l.endsWith('+\n') ? l.slice(3, -2) : l.slice(3, -2) + '\n')).join(''), 'latin1');
+    Buffer.from(
+      lines
+        .slice(0, -1)
+        .map((l) => (l.endsWith('+\n') ? l.slice(3, -2) : l.slice(3, -2) + '\n'))
+        .join(''),
+      'latin1',
+    );
   assert.deepEqual(logged(log.into), input);
   assert.deepEqual(logged(log.out), input);
   const fix = await run(ours('fixcrio'), ['cat'], { input });

@@ -17,8 +17,13 @@ function clean(r: { violations: string[]; figures: object }): void {
 }
 
 describe('PROXY protocol, with FFI and without', () => {
-  for (const [mode, noFfi] of [['FFI', false], ['no FFI', true]] as const) {
-    it(`${mode}: every fault case twice at once: dropped with its reason, a denied source never let in, no child left`, async () => clean(await proxyFaults(DIR, 2, noFfi)));
-    it(`${mode}: 300 mangled headers through a socket, served or dropped as the parser judges them`, async () => clean(await fuzzProxy(DIR, 300, seeded(SEED), noFfi)));
+  for (const [mode, noFfi] of [
+    ['FFI', false],
+    ['no FFI', true],
+  ] as const) {
+    it(`${mode}: every fault case twice at once: dropped with its reason, a denied source never let in, no child left`, async () =>
+      clean(await proxyFaults(DIR, 2, noFfi)));
+    it(`${mode}: 300 mangled headers through a socket, served or dropped as the parser judges them`, async () =>
+      clean(await fuzzProxy(DIR, 300, seeded(SEED), noFfi)));
   }
 });

@@ -7,7 +7,17 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { seeded } from '../bench/reliability/fuzz';
-import { SslImpl, sslImpls, tlsEarlyCloseNotify, tlsGarbage, tlsHalfOpen, tlsLimitsAfterFaults, tlsResets, tlsSlowReaders, tlsSoak } from '../bench/reliability/tls';
+import {
+  SslImpl,
+  sslImpls,
+  tlsEarlyCloseNotify,
+  tlsGarbage,
+  tlsHalfOpen,
+  tlsLimitsAfterFaults,
+  tlsResets,
+  tlsSlowReaders,
+  tlsSoak,
+} from '../bench/reliability/tls';
 import { tempDir } from './support/tmp';
 import { NEED_OPENSSL, NEED_UCSPI_SSL } from './support/tls';
 
@@ -28,11 +38,14 @@ describe('TLS faults, ours and the C sslserver', { skip: NEED_OPENSSL }, () => {
     const skip = impl === 'C' ? NEED_UCSPI_SSL : false;
     const pick = () => (impl === 'C' ? impls.c : impls.ours) as SslImpl;
     describe(impl, { skip }, () => {
-      it('20 clients send garbage instead of a ClientHello: each dropped, no program', async () => clean(await tlsGarbage(pick(), 20, seeded(SEED))));
+      it('20 clients send garbage instead of a ClientHello: each dropped, no program', async () =>
+        clean(await tlsGarbage(pick(), 20, seeded(SEED))));
       it('10 silent after connecting, 10 after a ClientHello: -T 1 ends them all', async () => clean(await tlsHalfOpen(pick(), 10)));
       it('10 reset mid-handshake, 10 mid-session: every program ends', async () => clean(await tlsResets(pick(), 10)));
-      it('10 never read endless output: the memory stops growing, 10 others served meanwhile', async () => clean(await tlsSlowReaders(pick(), 10, 3)));
-      it('10 send close_notify at once: each still gets the 200 kB the program writes', async () => clean(await tlsEarlyCloseNotify(pick(), 10)));
+      it('10 never read endless output: the memory stops growing, 10 others served meanwhile', async () =>
+        clean(await tlsSlowReaders(pick(), 10, 3)));
+      it('10 send close_notify at once: each still gets the 200 kB the program writes', async () =>
+        clean(await tlsEarlyCloseNotify(pick(), 10)));
       it('a soak of 300 TLS sessions at 10 clients: all served, the log paired, no child or zombie left', async () => {
         const r = await tlsSoak(pick(), 300, 10);
         assert.equal(r.served, 300);
@@ -42,5 +55,6 @@ describe('TLS faults, ours and the C sslserver', { skip: NEED_OPENSSL }, () => {
       });
     });
   }
-  it('ours, -C 1: after each fault from an address, the next client from it gets in', async () => clean(await tlsLimitsAfterFaults(impls.ours as SslImpl, 1)));
+  it('ours, -C 1: after each fault from an address, the next client from it gets in', async () =>
+    clean(await tlsLimitsAfterFaults(impls.ours as SslImpl, 1)));
 });

@@ -6,7 +6,15 @@
 // TLS and the PROXY protocol: reliability-tls.test.ts, reliability-proxy.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { badPrograms, descriptorsShort, FaultResult, killedChildren, nonReaders, resets, rulesUnderLoad } from '../bench/reliability/faults';
+import {
+  badPrograms,
+  descriptorsShort,
+  FaultResult,
+  killedChildren,
+  nonReaders,
+  resets,
+  rulesUnderLoad,
+} from '../bench/reliability/faults';
 import { fuzzArguments, fuzzCdb, fuzzDnsParse, fuzzDnsPrograms, fuzzTcprules, seeded } from '../bench/reliability/fuzz';
 import { soak } from '../bench/reliability/soak';
 import { DnsTestServer } from './support/dns-server';
@@ -35,30 +43,39 @@ describe('soak', () => {
 describe('faults, ours and C', { skip: needC('tcpserver', 'tcprulescheck') }, () => {
   const rules = `${DIR}/plain.cdb`;
   before(() => void runSync(ours('tcprules'), [rules, `${rules}.tmp`], { input: '127.0.0.1:allow\n' }));
-  for (const [impl, file] of [['C', cBinary('tcpserver')!], ['ours', OURS]] as const) {
+  for (const [impl, file] of [
+    ['C', cBinary('tcpserver')!],
+    ['ours', OURS],
+  ] as const) {
     const runs: Array<[string, () => Promise<FaultResult>]> = [
       ['200 clients, three in four reset at once', () => resets(file, 200)],
       ['10 clients never read endless output while 10 others are served', () => nonReaders(file, 10)],
       ['20 programs SIGKILLed', () => killedChildren(file, 20)],
       ['20 connections each to a missing and a non-executable program', () => badPrograms(file, 20, DIR)],
       ['bursts of 100 clients at ulimit -n 24, 28 and 64', () => descriptorsShort(file, 100, rules)],
-      ['the rules file replaced 60 times, removed, a directory, truncated, changed, garbage', () => rulesUnderLoad(file, 60, DIR, seeded(SEED))],
+      [
+        'the rules file replaced 60 times, removed, a directory, truncated, changed, garbage',
+        () => rulesUnderLoad(file, 60, DIR, seeded(SEED)),
+      ],
     ];
     for (const [name, go] of runs) it(`${impl}: ${name}`, async () => clean(await go()));
   }
 });
 
 describe('fuzzers', () => {
-  it('tcprules input: the C tcprules exit code, message and cdb bytes', { skip: needC('tcprules') }, () => clean(fuzzTcprules(40, DIR, seeded(SEED))));
+  it('tcprules input: the C tcprules exit code, message and cdb bytes', { skip: needC('tcprules') }, () =>
+    clean(fuzzTcprules(40, DIR, seeded(SEED))),
+  );
   it('rules cdb files as tcpserver reads them: an answer or "corrupt", nothing else', () => clean(fuzzCdb(5000, seeded(SEED))));
   it('DNS answers as the programs parse them: a result or a DNS error, nothing else', () => clean(fuzzDnsParse(10_000, seeded(SEED))));
-  it('every program\'s arguments: a usage line and 100, never a stack trace', () => clean(fuzzArguments(110, seeded(SEED))));
+  it("every program's arguments: a usage line and 100, never a stack trace", () => clean(fuzzArguments(110, seeded(SEED))));
   describe('DNS answers to the programs', () => {
     let dns: DnsTestServer;
     before(async () => {
       dns = await DnsTestServer.start({});
     });
     after(() => dns.close());
-    it('rblsmtpd and tcpclient end as they should, 30 mangled answers each', async () => clean(await fuzzDnsPrograms(30, dns, seeded(SEED))));
+    it('rblsmtpd and tcpclient end as they should, 30 mangled answers each', async () =>
+      clean(await fuzzDnsPrograms(30, dns, seeded(SEED))));
   });
 });

@@ -48,7 +48,13 @@ test('encodeRulesLine: the record parseRulesLine gives, or declines', () => {
   for (let i = 0; i < 20000; i++) {
     const r = rng.int(10);
     const line =
-      r < 6 ? ruleLine(rng, previous) : r < 8 ? malformedLine(rng, previous) : r < 9 ? randomBytes(rng, rng.int(40), '\n', 0) : '#' + randomBytes(rng, rng.int(9), '\n', 0);
+      r < 6
+        ? ruleLine(rng, previous)
+        : r < 8
+          ? malformedLine(rng, previous)
+          : r < 9
+            ? randomBytes(rng, rng.int(40), '\n', 0)
+            : '#' + randomBytes(rng, rng.int(9), '\n', 0);
     const fast = encoded(line);
     if (fast === null) continue;
     taken++;
@@ -59,7 +65,17 @@ test('encodeRulesLine: the record parseRulesLine gives, or declines', () => {
 });
 
 test('encodeRulesLine: lines it leaves to parseRulesLine', () => {
-  for (const line of ['1.2.3.37-53:allow', '10.0.0.0/8:deny', '::1:allow', '1:2::3:deny,A=/x/', ':Deny', ':allow x', ':allow,A', ':allow,A=', ':allow,A="x']) {
+  for (const line of [
+    '1.2.3.37-53:allow',
+    '10.0.0.0/8:deny',
+    '::1:allow',
+    '1:2::3:deny,A=/x/',
+    ':Deny',
+    ':allow x',
+    ':allow,A',
+    ':allow,A=',
+    ':allow,A="x',
+  ]) {
     assert.equal(encoded(line), null, line);
   }
   // taken, though they look unusual: no ':' at all, a comment, a CR kept in the address

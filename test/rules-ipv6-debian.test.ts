@@ -49,7 +49,12 @@ function fileRng(i: number): Rng {
 function runTcprules(file: string, dir: string, input: string, i: number): Outcome {
   const fd = openSync(input, 'r');
   try {
-    const r = spawnSync(file, [`${i}.cdb`, `${i}.tmp`], { cwd: dir, stdio: [fd, 'pipe', 'pipe'], timeout: 20_000, env: { PATH: process.env.PATH } });
+    const r = spawnSync(file, [`${i}.cdb`, `${i}.tmp`], {
+      cwd: dir,
+      stdio: [fd, 'pipe', 'pipe'],
+      timeout: 20_000,
+      env: { PATH: process.env.PATH },
+    });
     assert.ok(!r.error && r.signal === null, `${file} on file ${i} (UCSPI_SEED=${SEED}) did not finish: ${r.error ?? r.signal}`);
     const cdb = join(dir, `${i}.cdb`);
     return { rc: r.status, stderr: r.stderr.toString('latin1'), cdb: existsSync(cdb) ? readFileSync(cdb) : null };

@@ -48,7 +48,10 @@ test('tcprules v6: the address ends at the first ":" followed by deny or allow (
   assert.deepEqual(records('x:allow,A=":deny"'), [['x', '+A=:deny\0']]);
   assert.deepEqual(records('joe@2001:db8::1:allow'), [['joe@2001:db8::1', '']]); // as written, as Debian
   // ranges still work on dots only
-  assert.deepEqual(records('::ffff:1.2.3.1-2:allow'), [['::ffff:1.2.3.1', ''], ['::ffff:1.2.3.2', '']]);
+  assert.deepEqual(records('::ffff:1.2.3.1-2:allow'), [
+    ['::ffff:1.2.3.1', ''],
+    ['::ffff:1.2.3.2', ''],
+  ]);
   rejects('fe80::1-3:allow');
   // the first ':' followed by a keyword decides, even when what follows is junk (as Debian)
   rejects('x:denyy:allow');
@@ -81,8 +84,25 @@ test('CIDR keys are fehcom ucspi-tcp6 1.11 bytes (ip4_bit.c, ip6_bit.c)', () => 
 });
 
 test('not CIDR: keys stay as 0.88 and Debian write them', () => {
-  for (const a of ['10.0.0.0/0', '10.0.0.0/33', '10.0.0.0/8x', '10.0.0/8', '10/8', '6/3', '1.2.3.4./8', '256.0.0.0/8', '10.0.0.0/', '/8',
-    '10.0.0.0/8/8', '2001:db8::/129', '2001:db8::/0', 'fe80::1%eth0/64', '2001:db8::x/32', 'x/8', '1.2.3.4 /8']) {
+  for (const a of [
+    '10.0.0.0/0',
+    '10.0.0.0/33',
+    '10.0.0.0/8x',
+    '10.0.0/8',
+    '10/8',
+    '6/3',
+    '1.2.3.4./8',
+    '256.0.0.0/8',
+    '10.0.0.0/',
+    '/8',
+    '10.0.0.0/8/8',
+    '2001:db8::/129',
+    '2001:db8::/0',
+    'fe80::1%eth0/64',
+    '2001:db8::x/32',
+    'x/8',
+    '1.2.3.4 /8',
+  ]) {
     assert.equal(cidrKey(a), null, a);
   }
   assert.deepEqual(records('10.0.0.0/33:allow'), [['10.0.0.0/33', '']]);
@@ -90,7 +110,10 @@ test('not CIDR: keys stay as 0.88 and Debian write them', () => {
   assert.deepEqual(records('joe@10.0.0.0/8:allow'), [['joe@10.0.0.0/8', '']]); // '@': never CIDR (fehcom too)
   assert.deepEqual(records('=a/8:allow'), [['=a/8', '']]);
   // a range with a slash is still a range (here one whose top is not a number: a parse error in 0.88)
-  assert.deepEqual(records('10.0.1-2./8:allow'), [['10.0.1./8', ''], ['10.0.2./8', '']]);
+  assert.deepEqual(records('10.0.1-2./8:allow'), [
+    ['10.0.1./8', ''],
+    ['10.0.2./8', ''],
+  ]);
   rejects('10.0.0.1-2/8:allow');
   assert.deepEqual(records('10.0.0.0/8:deny,A=/1/'), [['_0000e0g0', 'D\0+A=1\0']]);
 });
@@ -107,7 +130,16 @@ test('lookup order: 0.88, then Debian prefixes, fehcom expanded keys and CIDR lo
   const exp = '2001:0DB8:0000:0000:0000:0000:0000:0005';
   const keys = [...lookupKeys(q)];
   assert.deepEqual(keys.slice(0, 10), [
-    'joe@2001:db8::5', `joe@${exp}`, 'joe@=a.b', '2001:db8::5', exp, '=a.b', '2001:db8::', '2001:db8:', '2001:', cidrKey('2001:db8::5/128'),
+    'joe@2001:db8::5',
+    `joe@${exp}`,
+    'joe@=a.b',
+    '2001:db8::5',
+    exp,
+    '=a.b',
+    '2001:db8::',
+    '2001:db8:',
+    '2001:',
+    cidrKey('2001:db8::5/128'),
   ]);
   assert.equal(keys.length, 10 + 126 + 3);
   assert.equal(keys[10 + 125], cidrKey('2001:db8::5/2'));
@@ -116,11 +148,17 @@ test('lookup order: 0.88, then Debian prefixes, fehcom expanded keys and CIDR lo
   const v4 = [...lookupKeys({ ip: '1.2.3.4', host: null, info: null })];
   assert.deepEqual(v4.slice(0, 4), ['1.2.3.4', '1.2.3.', '1.2.', '1.']);
   assert.equal(v4.length, 4 + 31 + 1);
-  assert.deepEqual(v4.slice(4, 35), Array.from({ length: 31 }, (_, i) => cidrKey(`1.2.3.4/${32 - i}`)));
+  assert.deepEqual(
+    v4.slice(4, 35),
+    Array.from({ length: 31 }, (_, i) => cidrKey(`1.2.3.4/${32 - i}`)),
+  );
   // no CIDR probe for an ip that does not parse; candidateKeys is the 0.88/Debian part only
   assert.deepEqual([...lookupKeys({ ip: '1:2', host: null, info: null })], ['1:2', '1:', '']);
   assert.deepEqual([...lookupKeys({ ip: '1.2.3', host: null, info: null })], ['1.2.3', '1.2.', '1.', '']);
-  assert.deepEqual([...candidateKeys(q)], ['joe@2001:db8::5', 'joe@=a.b', '2001:db8::5', '=a.b', '2001:db8::', '2001:db8:', '2001:', '=.b', '=', '']);
+  assert.deepEqual(
+    [...candidateKeys(q)],
+    ['joe@2001:db8::5', 'joe@=a.b', '2001:db8::5', '=a.b', '2001:db8::', '2001:db8:', '2001:', '=.b', '=', ''],
+  );
   assert.equal(expandedIp6(parseIp6('::ffff:1.2.3.4')!), '0000:0000:0000:0000:0000:FFFF:0102:0304');
 });
 
@@ -145,7 +183,14 @@ test('lookup: each level beats the next one, over the whole order', () => {
   ];
   const q: RuleQuery = { ip: '2001:db8::5', host: 'a.b', info: 'joe' };
   for (let i = 0; i < steps.length; i++) {
-    const reader = CdbReader.fromBuffer(cdbOfKeys(steps.slice(i).reverse().map(([k, name]) => [k, `+S=${name}\0`])));
+    const reader = CdbReader.fromBuffer(
+      cdbOfKeys(
+        steps
+          .slice(i)
+          .reverse()
+          .map(([k, name]) => [k, `+S=${name}\0`]),
+      ),
+    );
     const m = lookupRules(reader, q);
     assert.equal(m?.data.toString('latin1'), `+S=${steps[i][1]}\0`);
   }
@@ -171,7 +216,10 @@ test('lookup: a cdb in fehcom ucspi-tcp6 form (expanded exact IPv6, info@expande
     return m && describeRule(m.network ?? m.key, m.data);
   };
   assert.equal(find('2001:db8::1'), 'rule 2001:0DB8:0000:0000:0000:0000:0000:0001:\ndeny connection\n');
-  assert.equal(find('2001:db8::2', 'joe'), 'rule joe@2001:0DB8:0000:0000:0000:0000:0000:0002:\nset environment variable WHO=joe\nallow connection\n');
+  assert.equal(
+    find('2001:db8::2', 'joe'),
+    'rule joe@2001:0DB8:0000:0000:0000:0000:0000:0002:\nset environment variable WHO=joe\nallow connection\n',
+  );
   assert.equal(find('2001:db8::2'), 'rule 2001:db8::/48:\nset environment variable NET=db8\nallow connection\n');
   assert.equal(find('10.200.1.1'), 'rule 10.0.0.0/8:\nset environment variable NET=10\nallow connection\n');
   assert.equal(find('11.0.0.1'), null);
@@ -183,16 +231,25 @@ test('lookup: a cdb in fehcom ucspi-tcp6 form (expanded exact IPv6, info@expande
 /** Random address bytes near a few bases, so that networks and addresses meet. */
 function addressArb(family: 4 | 6): fc.Arbitrary<Uint8Array> {
   const n = family === 4 ? 4 : 16;
-  const bases = family === 4 ? [[10, 0, 0, 0], [192, 168, 1, 0], [127, 0, 0, 1]] : [parseIp6('2001:db8::')!, parseIp6('fe80::')!, parseIp6('::ffff:10.0.0.0')!];
-  return fc.tuple(fc.constantFrom(...bases), fc.uint8Array({ minLength: n, maxLength: n }), fc.integer({ min: 0, max: n * 8 })).map(([base, noise, keep]) => {
-    const b = Uint8Array.from(base);
-    // keep the base's first `keep` bits, random after them
-    for (let k = keep; k < n * 8; k++) {
-      const bit = (noise[k >> 3] >> (7 - (k & 7))) & 1;
-      b[k >> 3] = (b[k >> 3] & ~(0x80 >> (k & 7))) | (bit << (7 - (k & 7)));
-    }
-    return b;
-  });
+  const bases =
+    family === 4
+      ? [
+          [10, 0, 0, 0],
+          [192, 168, 1, 0],
+          [127, 0, 0, 1],
+        ]
+      : [parseIp6('2001:db8::')!, parseIp6('fe80::')!, parseIp6('::ffff:10.0.0.0')!];
+  return fc
+    .tuple(fc.constantFrom(...bases), fc.uint8Array({ minLength: n, maxLength: n }), fc.integer({ min: 0, max: n * 8 }))
+    .map(([base, noise, keep]) => {
+      const b = Uint8Array.from(base);
+      // keep the base's first `keep` bits, random after them
+      for (let k = keep; k < n * 8; k++) {
+        const bit = (noise[k >> 3] >> (7 - (k & 7))) & 1;
+        b[k >> 3] = (b[k >> 3] & ~(0x80 >> (k & 7))) | (bit << (7 - (k & 7)));
+      }
+      return b;
+    });
 }
 
 function zeroHostBits(b: Uint8Array, bits: number): Buffer {
@@ -218,33 +275,41 @@ for (const family of [4, 6] as const) {
     const bits = family === 4 ? 32 : 128;
     const rule = fc.tuple(addressArb(family), fc.integer({ min: 1, max: bits }), fc.nat(5));
     fc.assert(
-      fc.property(fc.array(rule, { minLength: 1, maxLength: 12 }), fc.array(addressArb(family), { minLength: 1, maxLength: 20 }), (rules, clients) => {
-        const lines: string[] = [];
-        const nets: Array<{ list: BlockList; prefix: number; index: number }> = [];
-        const any = new BlockList();
-        rules.forEach(([addr, prefix, form], index) => {
-          const net = zeroHostBits(addr, prefix);
-          lines.push(`${writeNetwork(net, form)}/${prefix}:allow,N=/${index}/`);
-          const list = new BlockList();
-          const text = family === 4 ? formatIp4(net) : formatIp6(net);
-          list.addSubnet(text, prefix, family === 4 ? 'ipv4' : 'ipv6');
-          if (prefix >= 2) any.addSubnet(text, prefix, family === 4 ? 'ipv4' : 'ipv6');
-          nets.push({ list, prefix, index });
-        });
-        lines.push(':allow,N=/default/');
-        const reader = CdbReader.fromBuffer(cdbOf(lines.join('\n') + '\n'));
-        for (const c of clients) {
-          const ip = family === 4 ? formatIp4(Buffer.from(c)) : formatIp6(Buffer.from(c));
-          const type = family === 4 ? 'ipv4' : 'ipv6';
-          let best: { prefix: number; index: number } | null = null;
-          for (const n of nets) if (n.prefix >= 2 && n.list.check(ip, type) && (best === null || n.prefix > best.prefix)) best = n;
-          const m = lookupRules(reader, { ip, host: null, info: null });
-          assert.ok(m, ip);
-          assert.equal(m.data.toString('latin1'), `+N=${best ? best.index : 'default'}\0`, `${ip} in ${lines.join(' ')}`);
-          assert.equal(m.network !== null, any.check(ip, type), ip);
-          if (best) assert.equal(m.network, `${family === 4 ? formatIp4(zeroHostBits(c, best.prefix)) : formatIp6(zeroHostBits(c, best.prefix))}/${best.prefix}`);
-        }
-      }),
+      fc.property(
+        fc.array(rule, { minLength: 1, maxLength: 12 }),
+        fc.array(addressArb(family), { minLength: 1, maxLength: 20 }),
+        (rules, clients) => {
+          const lines: string[] = [];
+          const nets: Array<{ list: BlockList; prefix: number; index: number }> = [];
+          const any = new BlockList();
+          rules.forEach(([addr, prefix, form], index) => {
+            const net = zeroHostBits(addr, prefix);
+            lines.push(`${writeNetwork(net, form)}/${prefix}:allow,N=/${index}/`);
+            const list = new BlockList();
+            const text = family === 4 ? formatIp4(net) : formatIp6(net);
+            list.addSubnet(text, prefix, family === 4 ? 'ipv4' : 'ipv6');
+            if (prefix >= 2) any.addSubnet(text, prefix, family === 4 ? 'ipv4' : 'ipv6');
+            nets.push({ list, prefix, index });
+          });
+          lines.push(':allow,N=/default/');
+          const reader = CdbReader.fromBuffer(cdbOf(lines.join('\n') + '\n'));
+          for (const c of clients) {
+            const ip = family === 4 ? formatIp4(Buffer.from(c)) : formatIp6(Buffer.from(c));
+            const type = family === 4 ? 'ipv4' : 'ipv6';
+            let best: { prefix: number; index: number } | null = null;
+            for (const n of nets) if (n.prefix >= 2 && n.list.check(ip, type) && (best === null || n.prefix > best.prefix)) best = n;
+            const m = lookupRules(reader, { ip, host: null, info: null });
+            assert.ok(m, ip);
+            assert.equal(m.data.toString('latin1'), `+N=${best ? best.index : 'default'}\0`, `${ip} in ${lines.join(' ')}`);
+            assert.equal(m.network !== null, any.check(ip, type), ip);
+            if (best)
+              assert.equal(
+                m.network,
+                `${family === 4 ? formatIp4(zeroHostBits(c, best.prefix)) : formatIp6(zeroHostBits(c, best.prefix))}/${best.prefix}`,
+              );
+          }
+        },
+      ),
       params(family === 4 ? 300 : 200),
     );
   });
@@ -270,10 +335,14 @@ test('IPv6 text: formatIp6 round-trips through Node, and Node agrees on what it 
 test('bin/tcprules and bin/tcprulescheck: IPv6 and CIDR rules end to end', () => {
   const dir = tempDir();
   const cdb = join(dir, 'rules.cdb');
-  const text = '::1:allow,A="lo"\n2001:db8::allow,A="doc"\n10.0.0.0/8:deny\n127./8:allow,A="v4lo"\n2001:db8::/16:deny\n:allow,A="other"\nfoo\n';
+  const text =
+    '::1:allow,A="lo"\n2001:db8::allow,A="doc"\n10.0.0.0/8:deny\n127./8:allow,A="v4lo"\n2001:db8::/16:deny\n:allow,A="other"\nfoo\n';
   let r = runSync(ours('tcprules'), [cdb, join(dir, 'rules.tmp')], { input: text });
   assert.equal(r.status, 0, r.stderr.toString());
-  assert.deepEqual(runSync(ours('tcprules'), [join(dir, 'x.cdb'), join(dir, 'x.tmp')], { input: 'x:\n' }).stderr.toString(), 'tcprules: fatal: unable to parse this line: x:\n');
+  assert.deepEqual(
+    runSync(ours('tcprules'), [join(dir, 'x.cdb'), join(dir, 'x.tmp')], { input: 'x:\n' }).stderr.toString(),
+    'tcprules: fatal: unable to parse this line: x:\n',
+  );
   const check = (ip: string) => runSync(ours('tcprulescheck'), [cdb], { env: { TCPREMOTEIP: ip } }).stdout.toString();
   assert.equal(check('::1'), 'rule ::1:\nset environment variable A=lo\nallow connection\n');
   assert.equal(check('2001:db8::7'), 'rule 2001:db8::\nset environment variable A=doc\nallow connection\n');

@@ -67,25 +67,31 @@ function expectedReport(rule: string, which: string): string {
 }
 
 test('lookup: the keys tried, in order (§4.4)', () => {
-  assert.deepEqual([...candidateKeys({ ip: '86.75.30.9', host: 'one.two.three', info: 'xyz' })], [
-    'xyz@86.75.30.9',
-    'xyz@=one.two.three',
-    '86.75.30.9',
-    '=one.two.three',
-    '86.75.30.',
-    '86.75.',
-    '86.',
-    '=.two.three',
-    '=.three',
-    '=',
-    '',
-  ]);
+  assert.deepEqual(
+    [...candidateKeys({ ip: '86.75.30.9', host: 'one.two.three', info: 'xyz' })],
+    [
+      'xyz@86.75.30.9',
+      'xyz@=one.two.three',
+      '86.75.30.9',
+      '=one.two.three',
+      '86.75.30.',
+      '86.75.',
+      '86.',
+      '=.two.three',
+      '=.three',
+      '=',
+      '',
+    ],
+  );
   assert.deepEqual([...candidateKeys({ ip: '1.2.3.4', host: null, info: null })], ['1.2.3.4', '1.2.3.', '1.2.', '1.', '']);
   assert.deepEqual([...candidateKeys({ ip: '1.2.3.4', host: null, info: '' })], ['@1.2.3.4', '1.2.3.4', '1.2.3.', '1.2.', '1.', '']);
   // an ip ending in a dot is tried once more as its own longest prefix, as rules.c does
   assert.deepEqual([...candidateKeys({ ip: '1.2.', host: '', info: null })], ['1.2.', '=', '1.2.', '1.', '=', '']);
   // the IPv6 variant also stops at ':' (a documented extension; the v4 C tool never sees ':')
-  assert.deepEqual([...candidateKeys({ ip: '2001:db8::5', host: null, info: null })], ['2001:db8::5', '2001:db8::', '2001:db8:', '2001:', '']);
+  assert.deepEqual(
+    [...candidateKeys({ ip: '2001:db8::5', host: null, info: null })],
+    ['2001:db8::5', '2001:db8::', '2001:db8:', '2001:', ''],
+  );
 });
 
 test(`lookup: rts test 40, ${PRECEDENCE_CASES.length} precedence cases in-process`, () => {
@@ -108,7 +114,10 @@ test('lookup: the first of duplicate keys wins', () => {
   const reader = CdbReader.fromBuffer(cdbOf('1.2.3.4:allow,A=/1/\n1.2.3.4:deny\n1.2.3.4:allow,A=/3/\n'));
   const m = lookupRules(reader, { ip: '1.2.3.4', host: null, info: null });
   assert.equal(m?.data.toString('latin1'), '+A=1\0');
-  assert.deepEqual([...reader.findAll(Buffer.from('1.2.3.4'))].map((d) => d.toString('latin1')), ['+A=1\0', 'D\0', '+A=3\0']);
+  assert.deepEqual(
+    [...reader.findAll(Buffer.from('1.2.3.4'))].map((d) => d.toString('latin1')),
+    ['+A=1\0', 'D\0', '+A=3\0'],
+  );
 });
 
 test('lookup: keys are case-sensitive bytes; suffix rules need the leading dot (rts 39)', () => {
@@ -124,17 +133,29 @@ test('lookup: keys are case-sensitive bytes; suffix rules need the leading dot (
 
 test('tcprulescheck report: deny stops the listing, variables in order, odd entries skipped', () => {
   assert.equal(describeRule('1.2.3.4', Buffer.from('D\0')), 'rule 1.2.3.4:\ndeny connection\n');
-  assert.equal(describeRule('', Buffer.from('+A=1\0+B=2\0')), 'rule :\nset environment variable A=1\nset environment variable B=2\nallow connection\n');
+  assert.equal(
+    describeRule('', Buffer.from('+A=1\0+B=2\0')),
+    'rule :\nset environment variable A=1\nset environment variable B=2\nallow connection\n',
+  );
   assert.equal(describeRule('x', Buffer.from('+A=1\0D\0+B=2\0')), 'rule x:\nset environment variable A=1\ndeny connection\n');
   assert.equal(describeRule('x', Buffer.alloc(0)), 'rule x:\nallow connection\n');
   // entries that are neither D nor +, and an unterminated tail, print nothing (tcprulescheck.c)
-  assert.equal(describeRule('x', Buffer.from('?junk\0\0+A=\xff\0+B=2', 'latin1')), 'rule x:\nset environment variable A=\xff\nallow connection\n');
+  assert.equal(
+    describeRule('x', Buffer.from('?junk\0\0+A=\xff\0+B=2', 'latin1')),
+    'rule x:\nset environment variable A=\xff\nallow connection\n',
+  );
   assert.equal(describeRule('x', Buffer.from('+B=2D\0')), 'rule x:\nset environment variable B=2D\nallow connection\n');
 });
 
 test('rule data as tcpserver reads it: any D denies, +name=value sets', () => {
   assert.deepEqual([...ruleEntries(Buffer.from('D\0+A=1\0tail'))], ['D', '+A=1']);
-  assert.deepEqual(interpretRuleData(Buffer.from('+A=1\0D\0+B=x=y\0+C\0')), { deny: true, env: [['A', '1'], ['B', 'x=y']] });
+  assert.deepEqual(interpretRuleData(Buffer.from('+A=1\0D\0+B=x=y\0+C\0')), {
+    deny: true,
+    env: [
+      ['A', '1'],
+      ['B', 'x=y'],
+    ],
+  });
   assert.deepEqual(interpretRuleData(Buffer.alloc(0)), { deny: false, env: [] });
 });
 
@@ -167,4 +188,3 @@ for (const [name, file, skip] of [
     assert.equal(runSync(file, [cdb], { env: checkEnv(null, null, null) }).stdout.toString(), 'rule 0.0.0.0:\ndeny connection\n');
   });
 }
-

@@ -24,7 +24,23 @@ test('rules: deny and allow records (§4.3 examples)', () => {
 });
 
 test('rules: every address form is stored as written', () => {
-  for (const address of ['1.2.3.4', '1.2.3.', '1.2.', '1.', '', '=host.name', '=.domain', '=', 'info@1.2.3.4', 'info@=host.name', '@1.2.3.4', 'KNOWN.Edu', ' 1.2.3.4', '1.2.3.4.5.6', 'x\xff\x01y']) {
+  for (const address of [
+    '1.2.3.4',
+    '1.2.3.',
+    '1.2.',
+    '1.',
+    '',
+    '=host.name',
+    '=.domain',
+    '=',
+    'info@1.2.3.4',
+    'info@=host.name',
+    '@1.2.3.4',
+    'KNOWN.Edu',
+    ' 1.2.3.4',
+    '1.2.3.4.5.6',
+    'x\xff\x01y',
+  ]) {
     assert.deepEqual(records(`${address}:allow`), [[address, '']], address);
   }
 });
@@ -80,7 +96,23 @@ test('rules: trailing spaces and tabs are trimmed, CR and leading blanks are not
 });
 
 test('rules: malformed instructions are rejected with the trimmed line', () => {
-  for (const line of [':', ':Deny', ':ALLOW', ':permit', ': allow', ':allo', ':denyx', ':allow,', ':allow,X', ':allow,X=', ':allow,X="v', ':allow,X="v"x', ':allow;X="v"', ':deny,X="v",', ':allow,X= a b']) {
+  for (const line of [
+    ':',
+    ':Deny',
+    ':ALLOW',
+    ':permit',
+    ': allow',
+    ':allo',
+    ':denyx',
+    ':allow,',
+    ':allow,X',
+    ':allow,X=',
+    ':allow,X="v',
+    ':allow,X="v"x',
+    ':allow;X="v"',
+    ':deny,X="v",',
+    ':allow,X= a b',
+  ]) {
     rejects(line);
   }
   rejects('1.2.3.4:foo  ', '1.2.3.4:foo');
@@ -88,7 +120,10 @@ test('rules: malformed instructions are rejected with the trimmed line', () => {
 
 test('rules: ranges expand to one record per number (§4.2 step 6)', () => {
   const keys = (line: string) => parseRulesLine(line).map((r) => r.key);
-  assert.deepEqual(keys('1.2.3.37-53:allow'), Array.from({ length: 17 }, (_, n) => `1.2.3.${37 + n}`));
+  assert.deepEqual(
+    keys('1.2.3.37-53:allow'),
+    Array.from({ length: 17 }, (_, n) => `1.2.3.${37 + n}`),
+  );
   assert.deepEqual(keys('10.2-3.:allow'), ['10.2.', '10.3.']);
   assert.deepEqual(keys('127.0-5.:allow'), ['127.0.', '127.1.', '127.2.', '127.3.', '127.4.', '127.5.']);
   assert.deepEqual(keys('1-3.2.3.4:allow'), ['1.2.3.4', '2.2.3.4', '3.2.3.4']);
@@ -121,9 +156,18 @@ test('rules: huge bounds wrap like unsigned long, top is clamped to 255', () => 
 });
 
 test('rules: "=" or "@" in the address turns range expansion off', () => {
-  assert.deepEqual(parseRulesLine('x@1.2.3.4-5:allow').map((r) => r.key), ['x@1.2.3.4-5']);
-  assert.deepEqual(parseRulesLine('=a-b.c:allow').map((r) => r.key), ['=a-b.c']);
-  assert.deepEqual(parseRulesLine('=1-2:deny').map((r) => r.key), ['=1-2']);
+  assert.deepEqual(
+    parseRulesLine('x@1.2.3.4-5:allow').map((r) => r.key),
+    ['x@1.2.3.4-5'],
+  );
+  assert.deepEqual(
+    parseRulesLine('=a-b.c:allow').map((r) => r.key),
+    ['=a-b.c'],
+  );
+  assert.deepEqual(
+    parseRulesLine('=1-2:deny').map((r) => r.key),
+    ['=1-2'],
+  );
 });
 
 test('rules: whole texts keep input order and duplicates', () => {

@@ -68,10 +68,19 @@ before(async () => {
     return candidate;
   });
   await listen(13, replyWhen('Tue Nov 24 12:00:00 2026\r\n'));
-  await listen(79, replyWhen(WEIRD, (b) => b.includes('\n')));
+  await listen(
+    79,
+    replyWhen(WEIRD, (b) => b.includes('\n')),
+  );
   spew = await listen(0, replyWhen('a01 hello\na02 bye\n'));
-  smtp = await listen(0, replyWhen('220 hi\r\n221 bye\r\n', (b) => b.includes('QUIT')));
-  web = await listen(0, replyWhen('HTTP/1.0 200 OK\r\nServer: x\r\n\r\nbody one\r\n\r\nbody\ttwo\r\n', (b) => b.includes('\r\n\r\n')));
+  smtp = await listen(
+    0,
+    replyWhen('220 hi\r\n221 bye\r\n', (b) => b.includes('QUIT')),
+  );
+  web = await listen(
+    0,
+    replyWhen('HTTP/1.0 200 OK\r\nServer: x\r\n\r\nbody one\r\n\r\nbody\ttwo\r\n', (b) => b.includes('\r\n\r\n')),
+  );
 });
 
 after(async () => {
@@ -114,7 +123,7 @@ test('tcpclient -R -- host port: the program reads fd 6 to the end (Debian test_
   }
 });
 
-test('mconnect: lines typed go out with CR LF, the server\'s bytes come back unchanged', async () => {
+test("mconnect: lines typed go out with CR LF, the server's bytes come back unchanged", async () => {
   const r = await both('mconnect', [ip, String(smtp)], 'HELO x\r\nQUIT\n');
   assert.equal(r.stdout, '220 hi\r\n221 bye\r\n');
   assert.equal(r.sent, 'HELO x\r\r\nQUIT\r\n', 'a CR before every LF, as addcr');
@@ -169,7 +178,7 @@ test('mconnect-io alone: copies fd 6 to stdout and exits 0 when fd 6 ends', asyn
   if (c) assert.deepEqual(r.stdout, (await run('sh', ['-c', script(c)])).stdout);
 });
 
-test('mconnect-io without fds 6 and 7 exits 0 at once, as C (Node\'s own descriptors there are not taken for them)', async () => {
+test("mconnect-io without fds 6 and 7 exits 0 at once, as C (Node's own descriptors there are not taken for them)", async () => {
   const r = await run(ours('mconnect-io'), [], { input: 'x\n' });
   assert.deepEqual([r.status, r.stdout.length, r.stderr.length], [0, 0, 0]);
   const c = cBinary('mconnect-io');

@@ -36,7 +36,10 @@ describe('posix_spawn launcher', { skip: !libc() && 'FFI (koffi) not available' 
     const codes = await Promise.all(nodeChildren);
     await done;
     closeSync(fd);
-    assert.deepEqual(codes, Array.from({ length: N }, (_, i) => (i % 3) + 10));
+    assert.deepEqual(
+      codes,
+      Array.from({ length: N }, (_, i) => (i % 3) + 10),
+    );
     pids.forEach((pid, i) => assert.equal(exits.get(pid), (i % 5) << 8));
   });
 

@@ -33,7 +33,8 @@ describe('safeField', () => {
 
 describe('lines held to the end of the turn', () => {
   const messages = join(__dirname, '..', 'src', 'messages.js');
-  const run = (body: string) => spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(messages)});\n${body}`], { encoding: 'latin1' });
+  const run = (body: string) =>
+    spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(messages)});\n${body}`], { encoding: 'latin1' });
 
   it('come out in order, after the lines of the turn before, and before a direct write', () => {
     const r = run(`

@@ -254,7 +254,9 @@ for (const [kind, make, skip] of launchers) {
 }
 
 describe('copier', () => {
-  it("ends once the client's output has really gone out, though its last write never filled it ('drain' never comes)", { timeout: 10_000 }, async () => {
+  it("ends once the client's output has really gone out, though its last write never filled it ('drain' never comes)", {
+    timeout: 10_000,
+  }, async () => {
     // a client output whose writes complete a while later, as a TLS socket's do
     const written: string[] = [];
     const clientOut = new Writable({

@@ -52,7 +52,10 @@ describe('status report', () => {
     const lines = statusReport({ running: () => 100, limit: 100, limits: limitsOf(engine, s) }, 8).split('\n');
     const ips = lines.filter((l) => l.startsWith('tcpserver: ip '));
     assert.equal(ips.length, 8);
-    assert.ok(ips.every((l) => l.endsWith(' 4')), 'the busiest first');
+    assert.ok(
+      ips.every((l) => l.endsWith(' 4')),
+      'the busiest first',
+    );
     assert.deepEqual(
       ips.map((l) => l.split(' ')[2]),
       ['10.11.0.11', '10.15.0.15', '10.19.0.19', '10.23.0.23', '10.27.0.27', '10.3.0.3', '10.31.0.31', '10.35.0.35'],

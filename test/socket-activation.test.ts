@@ -25,7 +25,10 @@ const EXAMPLES = join(ROOT, 'examples', 'socket-activation');
 
 /** what a program sees: whether fd 3 is open, its LISTEN_* variables, its client */
 const PROGRAM = join(DIR, 'program');
-writeFileSync(PROGRAM, '#!/bin/sh\nif [ -e /proc/$$/fd/3 ]; then fd3=open; else fd3=closed; fi\necho "fd3=$fd3 listen=$(env | grep -c ^LISTEN_) from=$TCPREMOTEIP"\nsleep 0.2\n');
+writeFileSync(
+  PROGRAM,
+  '#!/bin/sh\nif [ -e /proc/$$/fd/3 ]; then fd3=open; else fd3=closed; fi\necho "fd3=$fd3 listen=$(env | grep -c ^LISTEN_) from=$TCPREMOTEIP"\nsleep 0.2\n',
+);
 chmodSync(PROGRAM, 0o755);
 
 const running = new Set<ChildProcess>();
@@ -33,15 +36,22 @@ after(() => {
   for (const p of running) p.kill('SIGTERM');
 });
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env, stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe']) {
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe'],
+) {
   const p = spawn(file, args, { env, stdio });
   running.add(p);
   let stderr = '';
   p.stderr!.setEncoding('latin1').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => {
-    running.delete(p);
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    p.on('exit', (code) => {
+      running.delete(p);
+      resolve(code);
+    }),
+  );
   return { p, exited, stderr: () => stderr };
 }
 
@@ -69,13 +79,20 @@ describe('systemd-socket-activate', { skip: NEED_ACTIVATE || NEED_FFI }, () => {
     const ip = randomLoopbackIp();
     const port = 7000;
     const env = { PATH: process.env.PATH };
-    const a = run(ACTIVATE as string, ['-E', 'PATH', '-l', `${ip}:${port}`, TCPSERVER, '-v', '-c', '1', '-b', '9', '-RHl0', ip, String(port), PROGRAM], env);
+    const a = run(
+      ACTIVATE as string,
+      ['-E', 'PATH', '-l', `${ip}:${port}`, TCPSERVER, '-v', '-c', '1', '-b', '9', '-RHl0', ip, String(port), PROGRAM],
+      env,
+    );
     await waitFor(() => /Listening on/.test(a.stderr()), 'systemd-socket-activate to listen');
     // systemd-socket-activate starts tcpserver on the first connection; all three wait in the queue
     const answers = await Promise.all([ask(ip, port), ask(ip, port), ask(ip, port)]);
     assert.deepEqual(answers, Array(3).fill('fd3=closed listen=0 from=127.0.0.1\n'));
     await waitFor(() => (a.stderr().match(/ end \d+ /g) ?? []).length === 3, 'the third end line');
-    const log = a.stderr().split('\n').filter((l) => l.startsWith('tcpserver: '));
+    const log = a
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('tcpserver: '));
     assert.equal(log.filter((l) => / ok \d+ /.test(l)).length, 3);
     assert.ok(!log.includes('tcpserver: status: 2/1'), 'never more than one at a time');
     // one by one: each program ends before the next starts
@@ -86,7 +103,28 @@ describe('systemd-socket-activate', { skip: NEED_ACTIVATE || NEED_FFI }, () => {
 
   it('of several sockets, the one on the operands is used; programs get none of them', async () => {
     const ip = randomLoopbackIp();
-    const a = run(ACTIVATE as string, ['-E', 'PATH', '-l', `${ip}:7003`, '-l', `${ip}:7004`, '-l', `${ip}:7005`, TCPSERVER, '-v', '-RHl0', ip, '7004', 'sh', '-c', 'for n in 3 4 5 6 7 8 9; do [ -e /proc/$$/fd/$n ] && printf "%s " $n; done; echo open'], { PATH: process.env.PATH });
+    const a = run(
+      ACTIVATE as string,
+      [
+        '-E',
+        'PATH',
+        '-l',
+        `${ip}:7003`,
+        '-l',
+        `${ip}:7004`,
+        '-l',
+        `${ip}:7005`,
+        TCPSERVER,
+        '-v',
+        '-RHl0',
+        ip,
+        '7004',
+        'sh',
+        '-c',
+        'for n in 3 4 5 6 7 8 9; do [ -e /proc/$$/fd/$n ] && printf "%s " $n; done; echo open',
+      ],
+      { PATH: process.env.PATH },
+    );
     await waitFor(() => /Listening on .*7005/.test(a.stderr()), 'systemd-socket-activate to listen');
     // the program names its open descriptors above 2 (no pipeline, no glob: the shell would hold
     // descriptors of its own while looking)
@@ -102,7 +140,13 @@ describe('systemd-socket-activate', { skip: NEED_ACTIVATE || NEED_FFI }, () => {
     await waitFor(() => /Listening on/.test(a.stderr()), 'systemd-socket-activate to listen');
     await ask(ip, 7001).catch(() => '');
     assert.equal(await a.exited, 111);
-    assert.match(a.stderr(), new RegExp(`^tcpserver: fatal: unable to use the socket from systemd: not listening on ${ip.replace(/\./g, '\\.')} port 7002 \\(it listens on ${ip.replace(/\./g, '\\.')} port 7001\\)$`, 'm'));
+    assert.match(
+      a.stderr(),
+      new RegExp(
+        `^tcpserver: fatal: unable to use the socket from systemd: not listening on ${ip.replace(/\./g, '\\.')} port 7002 \\(it listens on ${ip.replace(/\./g, '\\.')} port 7001\\)$`,
+        'm',
+      ),
+    );
   });
 
   it('LISTEN_PID of another process: nothing is taken, tcpserver binds, and programs still do not see LISTEN_*', async () => {
@@ -121,7 +165,7 @@ describe('the listening socket on descriptor 0 (-0)', { skip: NEED_FFI }, () => 
     const fd = listenSocket(lib, parseIp4(ip) as Buffer, 0, 5) as number;
     const { port } = listeningTcpAddress(lib, fd)!;
     const s = await startServer(TCPSERVER, ['-0', '-1', '-v', '-c', '1', '-RHl0', ip, '0', PROGRAM], { stdin: fd });
-    assert.equal(s.port, port, '-1 prints the socket\'s port');
+    assert.equal(s.port, port, "-1 prints the socket's port");
     const answers = await Promise.all([ask(ip, port), ask(ip, port)]);
     assert.deepEqual(answers, Array(2).fill('fd3=closed listen=0 from=127.0.0.1\n'));
     assert.equal(backlogOf(ip, port), 20, 'the default -b');
@@ -135,7 +179,7 @@ describe('the listening socket on descriptor 0 (-0)', { skip: NEED_FFI }, () => 
 });
 
 describe('the listen queue (-b)', () => {
-  it('is as long as -b on tcpserver\'s own socket, as with the C tcpserver', { skip: needC('tcpserver') }, async () => {
+  it("is as long as -b on tcpserver's own socket, as with the C tcpserver", { skip: needC('tcpserver') }, async () => {
     const lengths: number[] = [];
     for (const file of [cBinary('tcpserver') as string, TCPSERVER]) {
       const ip = randomLoopbackIp();
@@ -169,7 +213,11 @@ describe('examples/socket-activation', () => {
     writeFileSync(join(bin, 's6-setuidgid'), '#!/bin/sh\nshift\nexec "$@"\n');
     writeFileSync(join(DIR, 'run'), text);
     for (const f of ['s6-tcpserver-socketbinder', 's6-setuidgid']) chmodSync(join(bin, f), 0o755);
-    const r = run('sh', [join(DIR, 'run')], { ...process.env, PATH: `${bin}:${join(ROOT, 'bin')}:${process.env.PATH}` }, ['ignore', 'pipe', 'pipe']);
+    const r = run('sh', [join(DIR, 'run')], { ...process.env, PATH: `${bin}:${join(ROOT, 'bin')}:${process.env.PATH}` }, [
+      'ignore',
+      'pipe',
+      'pipe',
+    ]);
     let out = '';
     r.p.stdout!.setEncoding('latin1').on('data', (d: string) => (out += d));
     await waitFor(() => /tcpserver: status: 0\/40/.test(out), 'tcpserver to start');
@@ -178,12 +226,17 @@ describe('examples/socket-activation', () => {
     r.p.kill('SIGTERM');
   });
 
-  it('the systemd units verify (systemd-analyze verify)', { skip: cBinary('systemd-analyze') ? false : 'systemd-analyze not installed' }, () => {
+  it('the systemd units verify (systemd-analyze verify)', {
+    skip: cBinary('systemd-analyze') ? false : 'systemd-analyze not installed',
+  }, () => {
     const units = join(DIR, 'units');
     spawnSync('mkdir', ['-p', units]);
     copyFileSync(join(EXAMPLES, 'smtpd.socket'), join(units, 'smtpd.socket'));
     // the installed path of tcpserver, here ours
-    writeFileSync(join(units, 'smtpd.service'), readFileSync(join(EXAMPLES, 'smtpd.service'), 'latin1').replace('/usr/local/bin/tcpserver', TCPSERVER));
+    writeFileSync(
+      join(units, 'smtpd.service'),
+      readFileSync(join(EXAMPLES, 'smtpd.service'), 'latin1').replace('/usr/local/bin/tcpserver', TCPSERVER),
+    );
     const r = spawnSync('systemd-analyze', ['verify', join(units, 'smtpd.socket'), join(units, 'smtpd.service')], { encoding: 'latin1' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr.trim(), '');

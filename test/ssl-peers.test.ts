@@ -63,7 +63,9 @@ async function stunnel(name: string, service: string[]): Promise<{ host: string;
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (p.exitCode !== null) {
-        const err = Object.assign(new Error(`stunnel exited: ${log}`), { code: /Address already in use/.test(log) ? 'EADDRINUSE' : 'STUNNEL' });
+        const err = Object.assign(new Error(`stunnel exited: ${log}`), {
+          code: /Address already in use/.test(log) ? 'EADDRINUSE' : 'STUNNEL',
+        });
         throw err;
       }
       const up = await new Promise<boolean>((resolve) => {
@@ -90,10 +92,28 @@ describe('TLS peers', { skip: NEED_OPENSSL }, () => {
       env: { ...ENV, CERTFILE: pki.ecdsa.cert, KEYFILE: pki.ecdsa.key },
     });
     const body = Array.from({ length: 2000 }, (_, i) => `line ${i} of a longer mail, more than a TLS record in all`).join('\n');
-    const r = await run('swaks', ['--server', '127.0.0.1', '--port', String(s.port), '--tlsc', '--from', 'a@example.org', '--to', 'b@example.org', '--body', body, '--timeout', '20'], {
-      env: ENV,
-      timeout: 30_000,
-    });
+    const r = await run(
+      'swaks',
+      [
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(s.port),
+        '--tlsc',
+        '--from',
+        'a@example.org',
+        '--to',
+        'b@example.org',
+        '--body',
+        body,
+        '--timeout',
+        '20',
+      ],
+      {
+        env: ENV,
+        timeout: 30_000,
+      },
+    );
     const out = r.stdout.toString();
     assert.equal(r.status, 0, out + r.stderr.toString());
     assert.match(out, /<~ {2}220 test ESMTP for 127\.0\.0\.1/);
@@ -103,10 +123,20 @@ describe('TLS peers', { skip: NEED_OPENSSL }, () => {
   });
 
   it('stunnel4 as a TLS client in front of tcpclient reaches a program under sslserver', { skip: NEED_STUNNEL }, async () => {
-    const s = await startServer(ours('sslserver'), ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "hello $SSLREMOTEIP"; read l; echo "you said $l"'], {
-      env: { ...ENV, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
-    });
-    const t = await stunnel('client', ['client = yes', `connect = 127.0.0.1:${s.port}`, `CAfile = ${pki.ca}`, 'verifyChain = yes', 'checkHost = localhost']);
+    const s = await startServer(
+      ours('sslserver'),
+      ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "hello $SSLREMOTEIP"; read l; echo "you said $l"'],
+      {
+        env: { ...ENV, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
+      },
+    );
+    const t = await stunnel('client', [
+      'client = yes',
+      `connect = 127.0.0.1:${s.port}`,
+      `CAfile = ${pki.ca}`,
+      'verifyChain = yes',
+      'checkHost = localhost',
+    ]);
     const r = await run(ours('tcpclient'), ['-RHl0', t.host, String(t.port), 'sh', '-c', 'echo hi >&7; cat <&6'], { env: ENV });
     assert.equal(r.stdout.toString(), 'hello 127.0.0.1\nyou said hi\n', r.stderr.toString());
   });
@@ -115,8 +145,15 @@ describe('TLS peers', { skip: NEED_OPENSSL }, () => {
     const program = join(DIR, 'stunnel-program.sh');
     writeFileSync(program, '#!/bin/sh\necho "hello from stunnel"\nread l\necho "you said $l"\n');
     chmodSync(program, 0o755);
-    const t = await stunnel('server', [`cert = ${pki.rsa.cert}`, `key = ${pki.rsa.key}`, `exec = ${program}`, 'execArgs = stunnel-program']);
-    const r = await run(ours('sslclient'), ['-RHl0', '-N', '-a', pki.ca, t.host, String(t.port), 'sh', '-c', 'echo hi >&7; cat <&6'], { env: ENV });
+    const t = await stunnel('server', [
+      `cert = ${pki.rsa.cert}`,
+      `key = ${pki.rsa.key}`,
+      `exec = ${program}`,
+      'execArgs = stunnel-program',
+    ]);
+    const r = await run(ours('sslclient'), ['-RHl0', '-N', '-a', pki.ca, t.host, String(t.port), 'sh', '-c', 'echo hi >&7; cat <&6'], {
+      env: ENV,
+    });
     assert.equal(r.stdout.toString(), 'hello from stunnel\nyou said hi\n', r.stderr.toString());
     assert.equal(r.status, 0);
   });

@@ -84,7 +84,10 @@ class Client {
   /** Resolves when `pred` holds for the received bytes; rejects after `ms`. */
   private until(pred: () => boolean, ms: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms; have ${JSON.stringify(this.buf.subarray(0, 200).toString('latin1'))}`)), ms);
+      const timer = setTimeout(
+        () => reject(new Error(`${what}: nothing after ${ms} ms; have ${JSON.stringify(this.buf.subarray(0, 200).toString('latin1'))}`)),
+        ms,
+      );
       const check = () => {
         if (pred()) {
           clearTimeout(timer);
@@ -115,7 +118,14 @@ class Client {
 }
 
 function client(port: number, version: 'TLSv1.2' | 'TLSv1.3'): Promise<Client> {
-  const sock = tlsConnect({ port, host: '127.0.0.1', ca: readFileSync(pki.ca), servername: 'localhost', minVersion: version, maxVersion: version });
+  const sock = tlsConnect({
+    port,
+    host: '127.0.0.1',
+    ca: readFileSync(pki.ca),
+    servername: 'localhost',
+    minVersion: version,
+    maxVersion: version,
+  });
   return once(sock, 'secureConnect').then(() => new Client(sock));
 }
 
@@ -206,7 +216,9 @@ describe('sslserver relay: nothing stalls, nothing is lost', { skip: SKIP }, () 
     assert.equal(r.stdout.toString(), 'read 12\n');
   });
 
-  it('answers a client that sends close_notify right after its handshake, before the program has started', { timeout: 20_000 }, async () => {
+  it('answers a client that sends close_notify right after its handshake, before the program has started', {
+    timeout: 20_000,
+  }, async () => {
     const t = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'n=$(wc -c); echo "read $n"'], {
       env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
     });

@@ -12,7 +12,9 @@ const ENV = { PATH: process.env.PATH };
 
 describe('sslcat, sslconnect, https@', { skip: NEED_OPENSSL }, () => {
   const serve = (program: string[]): Promise<RunningServer> =>
-    startServer(ours('sslserver'), ['-1', '-R', '-H', '-l', 'L', '0', '0', ...program], { env: { ...ENV, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key } });
+    startServer(ours('sslserver'), ['-1', '-R', '-H', '-l', 'L', '0', '0', ...program], {
+      env: { ...ENV, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key },
+    });
   before(async () => {
     pki = (await pkiReady) as TestPki;
   });
@@ -36,7 +38,11 @@ describe('sslcat, sslconnect, https@', { skip: NEED_OPENSSL }, () => {
   });
 
   it('https@ asks for the page with GET and Host, and prints the body without CRs', async () => {
-    const s = await serve(['sh', '-c', 'read req; host=; read host; req=$(echo "$req" | tr -d "\\r"); host=$(echo "$host" | tr -d "\\r"); printf "HTTP/1.0 200 OK\\r\\nServer: x\\r\\n\\r\\n[%s]\\r\\n[%s]\\r\\n" "$req" "$host"']);
+    const s = await serve([
+      'sh',
+      '-c',
+      'read req; host=; read host; req=$(echo "$req" | tr -d "\\r"); host=$(echo "$host" | tr -d "\\r"); printf "HTTP/1.0 200 OK\\r\\nServer: x\\r\\n\\r\\n[%s]\\r\\n[%s]\\r\\n" "$req" "$host"',
+    ]);
     const r = await run(ours('https@'), ['::1', 'some/page', String(s.port)], { env: ENV });
     assert.equal(r.stdout.toString(), `[GET /some/page HTTP/1.0]\n[Host: ::1:${s.port}]\n`, r.stderr.toString());
   });

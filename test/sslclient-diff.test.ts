@@ -44,7 +44,21 @@ describe('sslclient next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
   for (const flags of [[], ['-e'], ['-s'], ['-e', '-s']]) {
     for (const host of ['127.0.0.1', '::1']) {
       it(`sets the same environment with [${flags.join(' ')}] connecting to ${host}`, async () => {
-        const [mine, theirs] = await both([...flags, '-N', '-R', '-H', '-l', 'here', '-a', pki.ca, host, String(servers['1.3'].port), 'sh', '-c', 'exec 7>&-; env -0']);
+        const [mine, theirs] = await both([
+          ...flags,
+          '-N',
+          '-R',
+          '-H',
+          '-l',
+          'here',
+          '-a',
+          pki.ca,
+          host,
+          String(servers['1.3'].port),
+          'sh',
+          '-c',
+          'exec 7>&-; env -0',
+        ]);
         assert.equal(mine.status, 0, mine.stderr.toString());
         assert.equal(theirs.status, 0, theirs.stderr.toString());
         assert.deepEqual(programEnv(mine.stdout), programEnv(theirs.stdout));
@@ -56,7 +70,11 @@ describe('sslclient next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
     const envOver12 = async (bin: string) => {
       // one cipher: the two clients offer theirs in different orders
       const s = await sServer(['-tls1_2', '-cipher', 'ECDHE-RSA-AES256-GCM-SHA384', '-cert', pki.rsa.cert, '-key', pki.rsa.key]);
-      const r = await run(bin, ['-s', '-N', '-R', '-H', '-l', 'here', '-a', pki.ca, '127.0.0.1', String(s.port), 'sh', '-c', 'exec 7>&-; env -0'], { env: ENV });
+      const r = await run(
+        bin,
+        ['-s', '-N', '-R', '-H', '-l', 'here', '-a', pki.ca, '127.0.0.1', String(s.port), 'sh', '-c', 'exec 7>&-; env -0'],
+        { env: ENV },
+      );
       assert.equal(r.status, 0, r.stderr.toString());
       await s.done;
       return programEnv(r.stdout);
@@ -84,7 +102,10 @@ describe('sslclient next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
     ['an untrusted server', () => ['-R', '-H', '-a', pki.stranger.cert, '127.0.0.1', String(servers['1.3'].port), 'true']],
     ['a refused connection', () => ['-R', '-H', '-X', '127.0.0.1', '1', 'true']],
     ['a program it cannot run', () => ['-R', '-H', '-X', '127.0.0.1', String(servers['1.3'].port), '/nonexistent/program']],
-    ['a certificate file that is missing', () => ['-R', '-H', '-X', '-c', '/nonexistent/cert.pem', '127.0.0.1', String(servers['1.3'].port), 'true']],
+    [
+      'a certificate file that is missing',
+      () => ['-R', '-H', '-X', '-c', '/nonexistent/cert.pem', '127.0.0.1', String(servers['1.3'].port), 'true'],
+    ],
     ['a bad option', () => ['-Y', '127.0.0.1', '1', 'true']],
   ] as const) {
     it(`says the same for ${what}, with the same exit code`, async () => {

@@ -13,7 +13,11 @@ const SSLCLIENT = ours('sslclient');
 const SSLSERVER = ours('sslserver');
 const pkiReady = NEED_OPENSSL ? null : makeTestPki();
 let pki: TestPki;
-const REPORT = ['sh', '-c', 'echo "SSLREMOTEIP=$SSLREMOTEIP"; echo "SSLREMOTEPORT=$SSLREMOTEPORT"; echo "SSLLOCALIP=$SSLLOCALIP"; echo "SSLLOCALPORT=$SSLLOCALPORT"'];
+const REPORT = [
+  'sh',
+  '-c',
+  'echo "SSLREMOTEIP=$SSLREMOTEIP"; echo "SSLREMOTEPORT=$SSLREMOTEPORT"; echo "SSLLOCALIP=$SSLLOCALIP"; echo "SSLLOCALPORT=$SSLLOCALPORT"',
+];
 
 function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, ...extra };
@@ -25,7 +29,9 @@ describe('sslclient -P', { skip: NEED_OPENSSL }, () => {
   });
 
   it('-P1 and -P2 pass on the connection it runs under (TCPREMOTEIP ...), the header before the handshake', async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...REPORT], { env: serverEnv({ PROXYFROM: '127.0.0.1' }) });
+    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...REPORT], {
+      env: serverEnv({ PROXYFROM: '127.0.0.1' }),
+    });
     for (const version of ['1', '2']) {
       const given = { TCPREMOTEIP: '203.0.113.9', TCPREMOTEPORT: '4711', TCPLOCALIP: '192.0.2.25', TCPLOCALPORT: '465' };
       const r = await run(SSLCLIENT, ['-R', '-H', '-a', pki.ca, '-P', version, '127.0.0.1', String(s.port), 'sh', '-c', 'exec cat <&6'], {
@@ -43,10 +49,16 @@ describe('sslclient -P', { skip: NEED_OPENSSL }, () => {
   });
 
   it('without TCPREMOTEIP, its own connection', async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...REPORT], { env: serverEnv({ PROXYFROM: '127.0.0.1' }) });
-    const r = await run(SSLCLIENT, ['-R', '-H', '-a', pki.ca, '-P2', '127.0.0.1', String(s.port), 'sh', '-c', 'echo "$SSLLOCALPORT" >&2; exec cat <&6'], {
-      env: { PATH: process.env.PATH },
+    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...REPORT], {
+      env: serverEnv({ PROXYFROM: '127.0.0.1' }),
     });
+    const r = await run(
+      SSLCLIENT,
+      ['-R', '-H', '-a', pki.ca, '-P2', '127.0.0.1', String(s.port), 'sh', '-c', 'echo "$SSLLOCALPORT" >&2; exec cat <&6'],
+      {
+        env: { PATH: process.env.PATH },
+      },
+    );
     assert.equal(r.status, 0, r.stderr.toString());
     const env = parseEnvOutput(r.stdout.toString());
     assert.equal(env.get('SSLREMOTEIP'), '127.0.0.1');
@@ -54,7 +66,9 @@ describe('sslclient -P', { skip: NEED_OPENSSL }, () => {
   });
 
   it('a header that cannot be made stops sslclient before the handshake; a bad version is a usage error', async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-v', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'ran'], { env: serverEnv({ PROXYFROM: '127.0.0.1' }) });
+    const s = await startServer(SSLSERVER, ['-1', '-v', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'ran'], {
+      env: serverEnv({ PROXYFROM: '127.0.0.1' }),
+    });
     const bad = await run(SSLCLIENT, ['-R', '-H', '-a', pki.ca, '-P1', '127.0.0.1', String(s.port), 'echo', 'ran'], {
       env: { PATH: process.env.PATH, TCPREMOTEIP: '203.0.113.9', TCPREMOTEPORT: '65536', TCPLOCALIP: '192.0.2.1', TCPLOCALPORT: '25' },
     });
@@ -67,9 +81,15 @@ describe('sslclient -P', { skip: NEED_OPENSSL }, () => {
     assert.match(usage.stderr.toString(), /^sslclient: usage: /);
   });
 
-  it('through HAProxy (accept-proxy, TCP mode, send-proxy-v2 to sslserver): the program sees the client sslclient named', { skip: NEED_HAPROXY }, async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...REPORT], { env: serverEnv({ PROXYFROM: '127.0.0.1' }) });
-    const h = await startHaproxy(tempDir(), [{ name: 'tls', bindOptions: 'accept-proxy', serverOptions: 'send-proxy-v2', to: `127.0.0.1:${s.port}` }]);
+  it('through HAProxy (accept-proxy, TCP mode, send-proxy-v2 to sslserver): the program sees the client sslclient named', {
+    skip: NEED_HAPROXY,
+  }, async () => {
+    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...REPORT], {
+      env: serverEnv({ PROXYFROM: '127.0.0.1' }),
+    });
+    const h = await startHaproxy(tempDir(), [
+      { name: 'tls', bindOptions: 'accept-proxy', serverOptions: 'send-proxy-v2', to: `127.0.0.1:${s.port}` },
+    ]);
     const given = { TCPREMOTEIP: '198.51.100.7', TCPREMOTEPORT: '5555', TCPLOCALIP: '192.0.2.25', TCPLOCALPORT: '465' };
     const r = await run(SSLCLIENT, ['-R', '-H', '-a', pki.ca, '-P2', '127.0.0.1', String(h.ports.tls), 'sh', '-c', 'exec cat <&6'], {
       env: { PATH: process.env.PATH, ...given },

@@ -83,7 +83,9 @@ function nodeStartTlsServer(): Promise<{ port: number; server: Server; seen: str
       }
     })();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as { port: number }).port, server, seen })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as { port: number }).port, server, seen })),
+  );
 }
 
 describe('sslclient -y (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () => {
@@ -103,7 +105,10 @@ describe('sslclient -y (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
       assert.match(r.stderr.toString(), /^sslclient: connected to 127\.0\.0\.1 port \d+\nsslclient: ssl connect\n$/);
       const env = printed(r, 'ENV: ');
       assert.equal(env.get('PROTO'), 'SSL');
-      assert.deepEqual(['SSLCTLFD', 'SSLREADFD', 'SSLWRITEFD'].map((n) => env.get(n)), ['3', '4', '5']);
+      assert.deepEqual(
+        ['SSLCTLFD', 'SSLREADFD', 'SSLWRITEFD'].map((n) => env.get(n)),
+        ['3', '4', '5'],
+      );
     });
   }
 
@@ -138,7 +143,10 @@ describe('sslclient -y (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
   });
 
   it('a server certificate that does not verify: the message, 111 once the program is over, nothing sent in TLS', async () => {
-    const r = await run(SSLCLIENT, ['-y', '-a', pki.stranger.cert, '127.0.0.1', String(server.port), CLIENT, 'y'], { env: { PATH: process.env.PATH }, timeout: 20_000 });
+    const r = await run(SSLCLIENT, ['-y', '-a', pki.stranger.cert, '127.0.0.1', String(server.port), CLIENT, 'y'], {
+      env: { PATH: process.env.PATH },
+      timeout: 20_000,
+    });
     assert.equal(r.status, 111);
     assert.match(r.stderr.toString(), /^sslclient: fatal: missing credentials \(CA\) or unable to validate server certificate\n/m);
     // the program read end of file where it expected the reply to its EHLO in TLS
@@ -150,7 +158,10 @@ describe('sslclient -y (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
   it("doc/sslclient.md's dialogue from sh works as printed", async () => {
     const doc = readFileSync(join(ROOT, 'doc', 'sslclient.md'), 'latin1');
     const script = /sslclient -y .* 25 sh -c '\n([\s\S]*?)'\n/.exec(doc)![1].replace(/^ {4}/gm, '');
-    const r = await run(SSLCLIENT, ['-y', '-a', pki.ca, '127.0.0.1', String(server.port), 'sh', '-c', script], { env: { PATH: process.env.PATH }, timeout: 20_000 });
+    const r = await run(SSLCLIENT, ['-y', '-a', pki.ca, '127.0.0.1', String(server.port), 'sh', '-c', script], {
+      env: { PATH: process.env.PATH },
+      timeout: 20_000,
+    });
     assert.equal(r.status, 0, r.stderr.toString());
     assert.deepEqual(r.stderr.toString('latin1').replace(/\r/g, '').split('\n'), [...GREETING, ...AFTER_TLS, '']);
   });
@@ -160,7 +171,14 @@ describe('sslclient -y (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     after(() => peer.server.close());
     const r = await sslclient(peer.port, 'y');
     assert.equal(r.status, 0, r.stderr.toString());
-    assert.deepEqual(serverLines(r), ['220 node.example ESMTP', '250-node.example', '250 STARTTLS', '220 go ahead', '250 node.example', '221 node.example']);
+    assert.deepEqual(serverLines(r), [
+      '220 node.example ESMTP',
+      '250-node.example',
+      '250 STARTTLS',
+      '220 go ahead',
+      '250 node.example',
+      '221 node.example',
+    ]);
     assert.deepEqual(peer.seen, ['EHLO client.test', 'STARTTLS', 'TLS TLSv1.3', 'EHLO client.test', 'QUIT']);
   });
 });

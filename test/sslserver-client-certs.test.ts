@@ -26,7 +26,11 @@ const LIAR = randomLoopbackIp(); // PTR client.example, whose A record points el
 const reverse = (ip: string) => ip.split('.').reverse().join('.') + '.in-addr.arpa';
 let dns: DnsTestServer;
 
-const PROGRAM = ['sh', '-c', 'echo "served $SSLREMOTEHOST"; env | grep -E "^SSL_(CLIENT_(S_DN|I_DN|M_SERIAL|CERT_CHAIN_[0-9]+)|TLS_SNI)=" | sort'];
+const PROGRAM = [
+  'sh',
+  '-c',
+  'echo "served $SSLREMOTEHOST"; env | grep -E "^SSL_(CLIENT_(S_DN|I_DN|M_SERIAL|CERT_CHAIN_[0-9]+)|TLS_SNI)=" | sort',
+];
 
 function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return dns.env({ PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, CAFILE: pki.ca, CCAFILE: pki.ca, ...extra });
@@ -37,7 +41,12 @@ async function server(flags: string[], env: Record<string, string> = {}, program
 }
 
 /** What a client from `from` presenting `cert` is told (TLS 1.3 and 1.2 alike). */
-async function attempt(s: RunningServer, cert: Credentials | undefined, from = '127.0.0.1', version?: 'TLSv1.2' | 'TLSv1.3'): Promise<string> {
+async function attempt(
+  s: RunningServer,
+  cert: Credentials | undefined,
+  from = '127.0.0.1',
+  version?: 'TLSv1.2' | 'TLSv1.3',
+): Promise<string> {
   const x = await tlsExchange(s.port, { host: SERVER_IP, localAddress: from, ca: pki.ca, cert, version });
   return x.data.toString();
 }
@@ -48,7 +57,10 @@ async function dropped(s: RunningServer, reason: string): Promise<void> {
   assert.equal(warning, `sslserver: warning: dropping SSL connection, ${reason}`);
   const end = await s.waitForLine(/ end \d+ status 28416$/);
   const n = / end (\d+) /.exec(end)![1];
-  assert.ok(s.lines().some((l) => l.startsWith(`sslserver: ok ${n} `)), 'the ok line comes first, as ucspi-ssl logs it');
+  assert.ok(
+    s.lines().some((l) => l.startsWith(`sslserver: ok ${n} `)),
+    'the ok line comes first, as ucspi-ssl logs it',
+  );
   assert.ok(!s.lines().some((l) => l.startsWith(`sslserver: ssl ${n} accept`)), 'no session for it');
 }
 
@@ -74,7 +86,8 @@ describe('sslserver client certificates', { skip: NEED_OPENSSL }, () => {
       assert.equal(out.get('SSL_CLIENT_S_DN'), '/O=ucspi-ts tests/CN=client.example');
       assert.equal(out.get('SSL_CLIENT_I_DN'), '/CN=ucspi-ts test CA');
       assert.match(out.get('SSL_CLIENT_M_SERIAL') ?? '', /^\d+$/);
-      for (const cert of [undefined, clients.foreign, clients.expired]) assert.equal(await attempt(s, cert, '127.0.0.1', version), '', 'nothing from a program');
+      for (const cert of [undefined, clients.foreign, clients.expired])
+        assert.equal(await attempt(s, cert, '127.0.0.1', version), '', 'nothing from a program');
       await s.waitForLines(/ end \d+ status 28416$/, 3);
       assert.deepEqual(
         s.lines().filter((l) => / warning: /.test(l)),
@@ -105,7 +118,7 @@ describe('sslserver client certificates', { skip: NEED_OPENSSL }, () => {
     await dropped(s, 'missing credentials (CA) or unable to validate client certificate');
   });
 
-  it('-z: the client host name (its PTR name) must be one of the certificate\'s DNS names, or its CN without any', async () => {
+  it("-z: the client host name (its PTR name) must be one of the certificate's DNS names, or its CN without any", async () => {
     const s = await server(['-z', '-s', '-h']);
     // named: dNSName client.example and Honest.Example (case does not matter), CN someone.example
     assert.match(await attempt(s, clients.named, HONEST), /^served honest\.example\n/);
@@ -144,7 +157,9 @@ describe('sslserver client certificates', { skip: NEED_OPENSSL }, () => {
     const plain = await server(['-H']);
     assert.equal(await plain.waitForLine(/ ccafile /), `sslserver: ccafile ${plain.proc.pid} `);
     const marker = join(dir, 'never');
-    const bad = await run(SSLSERVER, ['-m', '-H', '-R', '127.0.0.1', '0', 'touch', marker], { env: serverEnv({ CCAFILE: join(dir, 'none.pem') }) });
+    const bad = await run(SSLSERVER, ['-m', '-H', '-R', '127.0.0.1', '0', 'touch', marker], {
+      env: serverEnv({ CCAFILE: join(dir, 'none.pem') }),
+    });
     assert.equal(bad.stderr.toString(), 'sslserver: fatal: unable to load client CA list\n');
     assert.equal(bad.status, 111);
     assert.ok(!existsSync(marker));
@@ -152,12 +167,18 @@ describe('sslserver client certificates', { skip: NEED_OPENSSL }, () => {
 
   it('sslclient -c/-k presents a certificate to sslserver -m', async () => {
     const s = await server(['-m', '-s', '-H']);
-    const r = await run(SSLCLIENT, ['-R', '-H', '-N', '-a', pki.ca, '-c', pki.client.cert, '-k', pki.client.key, SERVER_IP, String(s.port), 'sh', '-c', 'exec cat <&6'], {
-      env: { PATH: process.env.PATH },
-    });
+    const r = await run(
+      SSLCLIENT,
+      ['-R', '-H', '-N', '-a', pki.ca, '-c', pki.client.cert, '-k', pki.client.key, SERVER_IP, String(s.port), 'sh', '-c', 'exec cat <&6'],
+      {
+        env: { PATH: process.env.PATH },
+      },
+    );
     assert.equal(r.stderr.toString(), '');
     assert.equal(parseEnvOutput(r.stdout.toString()).get('SSL_CLIENT_S_DN'), '/O=ucspi-ts tests/CN=client.example');
-    const none = await run(SSLCLIENT, ['-R', '-H', '-N', '-a', pki.ca, SERVER_IP, String(s.port), 'sh', '-c', 'exec cat <&6'], { env: { PATH: process.env.PATH } });
+    const none = await run(SSLCLIENT, ['-R', '-H', '-N', '-a', pki.ca, SERVER_IP, String(s.port), 'sh', '-c', 'exec cat <&6'], {
+      env: { PATH: process.env.PATH },
+    });
     assert.equal(none.stdout.toString(), '');
     await s.waitForLine(/dropping SSL connection, no client certificate$/);
   });

@@ -14,7 +14,17 @@ import { randomLoopbackIp } from './support/loopback';
 import { ours, run } from './support/programs';
 import { RunningServer, startServer } from './support/server';
 import { tempDir } from './support/tmp';
-import { ClientPki, cSsl, cSslserverEnv, makeClientPki, makeTestPki, NEED_OPENSSL, NEED_UCSPI_SSL, TestPki, tlsExchange } from './support/tls';
+import {
+  ClientPki,
+  cSsl,
+  cSslserverEnv,
+  makeClientPki,
+  makeTestPki,
+  NEED_OPENSSL,
+  NEED_UCSPI_SSL,
+  TestPki,
+  tlsExchange,
+} from './support/tls';
 
 const DIR = tempDir();
 const SKIP = NEED_OPENSSL || NEED_UCSPI_SSL;
@@ -146,7 +156,11 @@ describe('sslserver next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
   ] as const) {
     it(`drops a client that ${what} with the same lines and status`, async () => {
       const [mine, theirs] = await both(async (bin) => {
-        const s: RunningServer = await startServer(bin, ['-1', '-v', '-T', '1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'touch', join(DIR, 'ran')], { env: env() });
+        const s: RunningServer = await startServer(
+          bin,
+          ['-1', '-v', '-T', '1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'touch', join(DIR, 'ran')],
+          { env: env() },
+        );
         await new Promise<void>((resolve) => {
           const c = connect(s.port, '127.0.0.1', () => {
             if (send !== null) c.write(send);
@@ -196,11 +210,13 @@ describe('sslserver next to ucspi-ssl 0.95b', { skip: SKIP }, () => {
     for (const [what, flags, extra] of [
       ['no certificate asked for (no CCAFILE)', ['-m', '-H'], { CCAFILE: '' }],
       ['a certificate that does not name the client with -z', ['-z', '-h'], {}],
-      ['a certificate that does not name the client\'s address with -z -p (its name does not lead back)', ['-z', '-h', '-p'], {}],
+      ["a certificate that does not name the client's address with -z -p (its name does not lead back)", ['-z', '-h', '-p'], {}],
     ] as const) {
       it(`drops a client with ${what}: the same lines`, async () => {
         const [mine, theirs] = await both(async (bin) => {
-          const s = await startServer(bin, ['-1', '-v', ...flags, '-R', '-l', 'L', SERVER_IP, '0', 'echo', 'hi'], { env: { ...ccEnv(), ...dns.env(), ...extra } });
+          const s = await startServer(bin, ['-1', '-v', ...flags, '-R', '-l', 'L', SERVER_IP, '0', 'echo', 'hi'], {
+            env: { ...ccEnv(), ...dns.env(), ...extra },
+          });
           const x = await tlsExchange(s.port, { host: SERVER_IP, localAddress: LIAR, ca: pki.ca, cert: pki.client });
           assert.equal(x.data.toString(), '');
           await s.waitForLine(/ end \d+ status /);

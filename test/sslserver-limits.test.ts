@@ -36,7 +36,13 @@ after(() => {
 /** A TLS client from `from` that stays connected; resolves with the first line the program sent. */
 function held(port: number, from: string): Promise<{ sock: TLSSocket; line: string }> {
   return new Promise((resolve, reject) => {
-    const sock = tlsConnect({ port, host: '127.0.0.1', ca: [readFileSync(pki.ca)], servername: 'localhost', ...({ localAddress: from } as object) });
+    const sock = tlsConnect({
+      port,
+      host: '127.0.0.1',
+      ca: [readFileSync(pki.ca)],
+      servername: 'localhost',
+      ...({ localAddress: from } as object),
+    });
     open.add(sock);
     let got = '';
     sock.setEncoding('latin1');
@@ -49,9 +55,13 @@ function held(port: number, from: string): Promise<{ sock: TLSSocket; line: stri
 }
 
 function start(args: string[], env: Record<string, string> = {}) {
-  return startServer(SSLSERVER, ['-1', '-v', '-R', '-H', '-l', 'L', ...args, '127.0.0.1', '0', 'sh', '-c', 'echo "ok $MAXCONNIP"; exec cat'], {
-    env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, ...env },
-  });
+  return startServer(
+    SSLSERVER,
+    ['-1', '-v', '-R', '-H', '-l', 'L', ...args, '127.0.0.1', '0', 'sh', '-c', 'echo "ok $MAXCONNIP"; exec cat'],
+    {
+      env: { PATH: process.env.PATH, CERTFILE: pki.rsa.cert, KEYFILE: pki.rsa.key, ...env },
+    },
+  );
 }
 
 describe('sslserver connection limits', { skip: NEED_OPENSSL }, () => {
@@ -63,11 +73,17 @@ describe('sslserver connection limits', { skip: NEED_OPENSSL }, () => {
     const rules = writeRules('limits.cdb', `${ip(10)}:allow,MAXCONNIP="2"\n:allow\n`);
     const s = await start(['-x', rules], { DIEMSG: '421 try later' });
     const two = [await held(s.port, ip(10)), await held(s.port, ip(10))];
-    assert.deepEqual(two.map((h) => h.line), ['ok 2\n', 'ok 2\n']);
+    assert.deepEqual(
+      two.map((h) => h.line),
+      ['ok 2\n', 'ok 2\n'],
+    );
     const refused = await tlsExchange(s.port, { localAddress: ip(10), ca: pki.ca, end: false });
     assert.equal(refused.data.toString(), '421 try later\r\n');
     assert.equal(refused.protocol, 'TLSv1.3', 'the message came through a verified TLS session');
-    assert.match(await s.waitForLine(/ deny /), new RegExp(`^sslserver: deny \\d+ L:127\\.0\\.0\\.1:\\d+ :${ip(10).replace(/\./g, '\\.')}::\\d+ MAXCONNIP:2$`));
+    assert.match(
+      await s.waitForLine(/ deny /),
+      new RegExp(`^sslserver: deny \\d+ L:127\\.0\\.0\\.1:\\d+ :${ip(10).replace(/\./g, '\\.')}::\\d+ MAXCONNIP:2$`),
+    );
     // another address is not affected
     assert.equal((await held(s.port, ip(11))).line, 'ok \n');
     for (const h of two) h.sock.destroy();

@@ -61,11 +61,17 @@ interface Session {
 }
 
 async function session(bin: string, flags: string[]): Promise<Session> {
-  const s = await startServer(bin, ['-1', '-v', ...flags, '-n', '-R', '-H', '-l', 'L', '127.0.0.1', '0', SMTPD, 'Y0', REPORTS], { env: env() });
-  const r = await run('openssl', ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${s.port}`, '-CAfile', pki.ca, '-verify_return_error', '-quiet', '-crlf'], {
-    input: 'QUIT\n',
-    timeout: 20_000,
+  const s = await startServer(bin, ['-1', '-v', ...flags, '-n', '-R', '-H', '-l', 'L', '127.0.0.1', '0', SMTPD, 'Y0', REPORTS], {
+    env: env(),
   });
+  const r = await run(
+    'openssl',
+    ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${s.port}`, '-CAfile', pki.ca, '-verify_return_error', '-quiet', '-crlf'],
+    {
+      input: 'QUIT\n',
+      timeout: 20_000,
+    },
+  );
   assert.equal(r.status, 0, r.stderr.toString());
   assert.equal(r.stdout.toString('latin1'), '221 test.example\r\n');
   const ok = await s.waitForLine(/^sslserver: ok \d+ /);
@@ -81,8 +87,15 @@ async function session(bin: string, flags: string[]): Promise<Session> {
   const lines = s
     .lines()
     .filter((l) => !/ status: /.test(l))
-    .map((l) => l.replace(/ (pid|ok|deny|end|ssl|cafile|ccafile|cadir|chainfile|cert|key|param) \d+/, ' $1 PID').replace(/:\d+( |$)/g, ':PORT$1'));
-  return { env: normalEntries(pairs(text, 'ENV:')), reply: normalEntries(replyPairs), replyNames: replyPairs.map(([n]) => n).filter((n) => n !== 'SSL_TLS_SNI_SERVERNAME'), lines };
+    .map((l) =>
+      l.replace(/ (pid|ok|deny|end|ssl|cafile|ccafile|cadir|chainfile|cert|key|param) \d+/, ' $1 PID').replace(/:\d+( |$)/g, ':PORT$1'),
+    );
+  return {
+    env: normalEntries(pairs(text, 'ENV:')),
+    reply: normalEntries(replyPairs),
+    replyNames: replyPairs.map(([n]) => n).filter((n) => n !== 'SSL_TLS_SNI_SERVERNAME'),
+    lines,
+  };
 }
 
 describe('sslserver -n next to ucspi-ssl 0.95b', { skip: SKIP }, () => {

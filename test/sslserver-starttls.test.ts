@@ -83,16 +83,40 @@ function replyEntries(reply: Buffer): Map<string, string> {
 function swaks(port: number, extra: string[] = []) {
   return run(
     'swaks',
-    ['--server', '127.0.0.1', '--port', String(port), '--tls', '--tls-verify', '--tls-ca-path', pki.ca, '--tls-sni', 'localhost', '--to', 'rcpt@example.test', '--from', 'sender@example.test', '--helo', 'client.test', '--timeout', '10', ...extra],
+    [
+      '--server',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--tls',
+      '--tls-verify',
+      '--tls-ca-path',
+      pki.ca,
+      '--tls-sni',
+      'localhost',
+      '--to',
+      'rcpt@example.test',
+      '--from',
+      'sender@example.test',
+      '--helo',
+      'client.test',
+      '--timeout',
+      '10',
+      ...extra,
+    ],
     { timeout: 30_000 },
   );
 }
 
 function sClientStartTls(port: number, input: string) {
-  return run('openssl', ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.ca, '-verify_return_error', '-quiet', '-crlf'], {
-    input,
-    timeout: 20_000,
-  });
+  return run(
+    'openssl',
+    ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${port}`, '-CAfile', pki.ca, '-verify_return_error', '-quiet', '-crlf'],
+    {
+      input,
+      timeout: 20_000,
+    },
+  );
 }
 
 describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () => {
@@ -112,10 +136,17 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
       assert.equal(rep.facts.get('TLS'), 'yes');
       assert.equal(rep.facts.get('END'), 'quit');
       await s.waitForLine(new RegExp(`^sslserver: end ${pid} status 0$`));
-      const lines = s.lines().filter((l) => !/ status: /.test(l) && !/^sslserver: (cafile|ccafile|cadir|chainfile|cert|key|param) /.test(l));
+      const lines = s
+        .lines()
+        .filter((l) => !/ status: /.test(l) && !/^sslserver: (cafile|ccafile|cadir|chainfile|cert|key|param) /.test(l));
       assert.deepEqual(
         lines.map((l) => l.replace(/:\d+$/, ':PORT').replace(/:\d+ /, ':PORT ')),
-        [`sslserver: pid ${pid} from 127.0.0.1`, `sslserver: ok ${pid} L:127.0.0.1:PORT :127.0.0.1::PORT`, `sslserver: ssl ${pid} accept `, `sslserver: end ${pid} status 0`],
+        [
+          `sslserver: pid ${pid} from 127.0.0.1`,
+          `sslserver: ok ${pid} L:127.0.0.1:PORT :127.0.0.1::PORT`,
+          `sslserver: ssl ${pid} accept `,
+          `sslserver: end ${pid} status 0`,
+        ],
       );
     });
   }
@@ -143,7 +174,10 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.equal(env.get('SSLLOCALHOST'), 'L');
     const fds = ['SSLCTLFD', 'SSLREADFD', 'SSLWRITEFD'].map((n) => env.get(n));
     assert.deepEqual(fds, ['3', '4', '5']);
-    assert.deepEqual([...env.keys()].filter((k) => k.startsWith('SSL_')), []);
+    assert.deepEqual(
+      [...env.keys()].filter((k) => k.startsWith('SSL_')),
+      [],
+    );
   });
 
   it('answers Y with the session, the server certificate and the closing NUL, then closes the control socket', async () => {
@@ -177,7 +211,11 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.equal(await session.replies.reply(), null, 'the connection ends with the program');
     const pid = await okPid(s);
     await s.waitForLine(new RegExp(`^sslserver: end ${pid} status 0$`));
-    assert.equal(s.lines().some((l) => / ssl \d+ accept/.test(l) || /warning/.test(l)), false, s.lines().join('\n'));
+    assert.equal(
+      s.lines().some((l) => / ssl \d+ accept/.test(l) || /warning/.test(l)),
+      false,
+      s.lines().join('\n'),
+    );
     assert.equal((await report(pid)).facts.get('CTL'), 'closed');
   });
 
@@ -189,7 +227,11 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.equal(await session.replies.reply(), null);
     const pid = await okPid(s);
     await s.waitForLine(new RegExp(`^sslserver: end ${pid} status 768$`));
-    assert.equal(s.lines().some((l) => / ssl \d+ accept/.test(l) || /warning/.test(l)), false, s.lines().join('\n'));
+    assert.equal(
+      s.lines().some((l) => / ssl \d+ accept/.test(l) || /warning/.test(l)),
+      false,
+      s.lines().join('\n'),
+    );
   });
 
   it('serves a session that never asks for TLS to its end (the -B banner in clear before it), and lets the client go when the program ends', async () => {
@@ -226,7 +268,10 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     session.socket.write('this is no handshake\r\n');
     assert.equal(await session.replies.reply(), null);
     const pid = await okPid(s);
-    assert.match(await s.waitForLine(/warning/), /^sslserver: warning: dropping SSL connection, unable to accept SSL: error:[0-9A-F]{8}:SSL routines::/);
+    assert.match(
+      await s.waitForLine(/warning/),
+      /^sslserver: warning: dropping SSL connection, unable to accept SSL: error:[0-9A-F]{8}:SSL routines::/,
+    );
     await s.waitForLine(new RegExp(`^sslserver: end ${pid} status 0$`));
     assert.equal((await report(pid)).facts.get('END'), 'eof');
   });
@@ -262,7 +307,22 @@ describe('sslserver -n (UCSPI-TLS)', { skip: NEED_OPENSSL || NEED_PYTHON }, () =
     assert.equal(await s.waitForLine(/warning/), 'sslserver: warning: dropping SSL connection, no client certificate');
     const withCert = await run(
       'openssl',
-      ['s_client', '-starttls', 'smtp', '-connect', `127.0.0.1:${s.port}`, '-CAfile', pki.ca, '-cert', pki.client.cert, '-key', pki.client.key, '-verify_return_error', '-quiet', '-crlf'],
+      [
+        's_client',
+        '-starttls',
+        'smtp',
+        '-connect',
+        `127.0.0.1:${s.port}`,
+        '-CAfile',
+        pki.ca,
+        '-cert',
+        pki.client.cert,
+        '-key',
+        pki.client.key,
+        '-verify_return_error',
+        '-quiet',
+        '-crlf',
+      ],
       { input: 'QUIT\n', timeout: 20_000 },
     );
     assert.equal(withCert.status, 0, withCert.stderr.toString());

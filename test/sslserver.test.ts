@@ -24,10 +24,14 @@ function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 /** openssl s_client: send `input`, print what the server sends until it closes. */
 async function sClient(port: number, input: string, version: '-tls1_2' | '-tls1_3', host = '127.0.0.1'): Promise<string> {
-  const r = await run('openssl', ['s_client', '-connect', `${host}:${port}`, '-CAfile', pki.ca, '-verify_return_error', '-quiet', version], {
-    input,
-    timeout: 15_000,
-  });
+  const r = await run(
+    'openssl',
+    ['s_client', '-connect', `${host}:${port}`, '-CAfile', pki.ca, '-verify_return_error', '-quiet', version],
+    {
+      input,
+      timeout: 15_000,
+    },
+  );
   assert.equal(r.status, 0, r.stderr.toString());
   return r.stdout.toString('latin1');
 }
@@ -50,7 +54,9 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
   }
 
   it('serves python3 ssl clients', { skip: cBinary('python3') ? false : 'python3 not installed' }, async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "hello $SSLREMOTEIP"'], { env: serverEnv() });
+    const s = await startServer(SSLSERVER, ['-1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "hello $SSLREMOTEIP"'], {
+      env: serverEnv(),
+    });
     const script = [
       'import socket, ssl, sys',
       `ctx = ssl.create_default_context(cafile=${JSON.stringify(pki.ca)})`,
@@ -69,7 +75,9 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
 
   it('gives the program PROTO=SSL and the SSL* variables; -e adds TCP* with PROTO=TCP; -s adds SSL_*', async () => {
     const env = async (flags: string[]) => {
-      const s = await startServer(SSLSERVER, ['-1', ...flags, '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...ENV_PROGRAM], { env: serverEnv() });
+      const s = await startServer(SSLSERVER, ['-1', ...flags, '-R', '-H', '-l', 'L', '127.0.0.1', '0', ...ENV_PROGRAM], {
+        env: serverEnv(),
+      });
       const x = await tlsExchange(s.port, { ca: pki.ca });
       await s.stop();
       return parseEnvOutput(x.data.toString('latin1'));
@@ -81,7 +89,8 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     assert.equal(plain.get('SSLREMOTEIP'), '127.0.0.1');
     const tcp = await env(['-e']);
     assert.equal(tcp.get('PROTO'), 'TCP');
-    for (const name of ['LOCALIP', 'LOCALPORT', 'LOCALHOST', 'REMOTEIP', 'REMOTEPORT']) assert.equal(tcp.get(`TCP${name}`), tcp.get(`SSL${name}`), name);
+    for (const name of ['LOCALIP', 'LOCALPORT', 'LOCALHOST', 'REMOTEIP', 'REMOTEPORT'])
+      assert.equal(tcp.get(`TCP${name}`), tcp.get(`SSL${name}`), name);
     const ssl = await env(['-s']);
     assert.equal(ssl.get('PROTO'), 'SSL');
     assert.equal(ssl.get('SSL_PROTOCOL'), 'TLSv1.3');
@@ -99,12 +108,14 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     assert.ok(!ssl.has('SSL_CLIENT_S_DN'), 'no client certificate, no SSL_CLIENT_*');
   });
 
-  it('logs pid, ok, ssl accept and end with the program\'s pid; -V names the protocol and cipher', async () => {
+  it("logs pid, ok, ssl accept and end with the program's pid; -V names the protocol and cipher", async () => {
     for (const [flag, accept] of [
       ['-v', / ssl (\d+) accept $/],
       ['-V', / ssl (\d+) accept TLSv1\.2:ECDHE-RSA-AES128-GCM-SHA256$/],
     ] as const) {
-      const s = await startServer(SSLSERVER, ['-1', flag, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo $$'], { env: serverEnv() });
+      const s = await startServer(SSLSERVER, ['-1', flag, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo $$'], {
+        env: serverEnv(),
+      });
       // not ended at once: a Node TLS 1.2 client that sends close_notify right after the handshake
       // loses what the server sends next about one time in four, against the C sslserver too
       const x = await tlsExchange(s.port, { ca: pki.ca, version: 'TLSv1.2', end: false });
@@ -112,12 +123,15 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
       await s.waitForLine(/ end \d+ status /);
       const lines = s.lines().filter((l) => !/ status: /.test(l));
       assert.match(lines[0], new RegExp(`^sslserver: cafile ${s.proc.pid} $`));
-      assert.deepEqual(lines.slice(7).map((l) => l.replace(/:\d+$/, ':PORT').replace(/:(\d+) /, ':PORT ')), [
-        `sslserver: pid ${pid} from 127.0.0.1`,
-        `sslserver: ok ${pid} L:127.0.0.1:PORT :127.0.0.1::PORT`,
-        `sslserver: ssl ${pid} accept ${flag === '-V' ? 'TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256' : ''}`,
-        `sslserver: end ${pid} status 0`,
-      ]);
+      assert.deepEqual(
+        lines.slice(7).map((l) => l.replace(/:\d+$/, ':PORT').replace(/:(\d+) /, ':PORT ')),
+        [
+          `sslserver: pid ${pid} from 127.0.0.1`,
+          `sslserver: ok ${pid} L:127.0.0.1:PORT :127.0.0.1::PORT`,
+          `sslserver: ssl ${pid} accept ${flag === '-V' ? 'TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256' : ''}`,
+          `sslserver: end ${pid} status 0`,
+        ],
+      );
       assert.match(lines[9], accept);
       await s.stop();
     }
@@ -135,12 +149,15 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     await s.waitForLine(/ end \d+ status 28416$/);
     const lines = s.lines().filter((l) => / (pid|ok|end|warning)/.test(l));
     const n = /pid (\d+) from/.exec(lines[0])![1];
-    assert.deepEqual(lines.map((l) => l.replace(/:\d+$/, ':PORT').replace(/:(\d+) /, ':PORT ')), [
-      `sslserver: pid ${n} from 127.0.0.1`,
-      `sslserver: ok ${n} L:127.0.0.1:PORT :127.0.0.1::PORT`,
-      'sslserver: warning: dropping SSL connection, unable to accept SSL: error:0A00009C:SSL routines::http request',
-      `sslserver: end ${n} status 28416`,
-    ]);
+    assert.deepEqual(
+      lines.map((l) => l.replace(/:\d+$/, ':PORT').replace(/:(\d+) /, ':PORT ')),
+      [
+        `sslserver: pid ${n} from 127.0.0.1`,
+        `sslserver: ok ${n} L:127.0.0.1:PORT :127.0.0.1::PORT`,
+        'sslserver: warning: dropping SSL connection, unable to accept SSL: error:0A00009C:SSL routines::http request',
+        `sslserver: end ${n} status 28416`,
+      ],
+    );
     assert.ok(Number(n) > 4194304 || Number(n) > 32768, 'a connection number, not a pid');
     assert.ok(!existsSync(marker), 'no program ran');
   });
@@ -160,7 +177,9 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     const r = await run(ours('tcprules'), [rules, rules + '.tmp'], { input: '127.0.0.1:deny\n' });
     assert.equal(r.status, 0);
     const marker = join(dir, 'ran-denied');
-    const s = await startServer(SSLSERVER, ['-1', '-v', '-x', rules, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'touch', marker], { env: serverEnv() });
+    const s = await startServer(SSLSERVER, ['-1', '-v', '-x', rules, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'touch', marker], {
+      env: serverEnv(),
+    });
     const x = await tlsExchange(s.port, { ca: pki.ca }).catch((e) => e);
     assert.ok(!(x as { protocol?: string }).protocol, 'no TLS session');
     const deny = await s.waitForLine(/ deny /);
@@ -170,8 +189,10 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
     assert.ok(!existsSync(marker));
   });
 
-  it('sends the -B banner inside TLS, before the program\'s output', async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-B', '220 banner\r\n', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'program'], { env: serverEnv() });
+  it("sends the -B banner inside TLS, before the program's output", async () => {
+    const s = await startServer(SSLSERVER, ['-1', '-B', '220 banner\r\n', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'program'], {
+      env: serverEnv(),
+    });
     const x = await tlsExchange(s.port, { ca: pki.ca });
     assert.equal(x.data.toString(), '220 banner\r\nprogram\n');
   });
@@ -192,7 +213,9 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
   });
 
   it("runs this installation's recordio inside the server, behind TLS (the in-process chain)", async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-v', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ours('recordio'), 'cat'], { env: serverEnv() });
+    const s = await startServer(SSLSERVER, ['-1', '-v', '-R', '-H', '-l', 'L', '127.0.0.1', '0', ours('recordio'), 'cat'], {
+      env: serverEnv(),
+    });
     const x = await tlsExchange(s.port, { ca: pki.ca, send: 'hello\n' });
     assert.equal(x.data.toString(), 'hello\n');
     // recordio's lines are of the decrypted bytes, under the pid of the other lines
@@ -203,22 +226,42 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
   });
 
   it('closes a connection idle for -w seconds', async () => {
-    const s = await startServer(SSLSERVER, ['-1', '-v', '-w', '1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo hi; exec cat'], { env: serverEnv() });
+    const s = await startServer(
+      SSLSERVER,
+      ['-1', '-v', '-w', '1', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo hi; exec cat'],
+      { env: serverEnv() },
+    );
     const x = await tlsExchange(s.port, { ca: pki.ca, end: false });
     assert.equal(x.data.toString(), 'hi\n');
     await s.waitForLine(/ end \d+ status 0$/);
   });
 
-  it('reads the key\'s password from fd 3 with -3, and closes fd 3 so the program does not get it', async () => {
+  it("reads the key's password from fd 3 with -3, and closes fd 3 so the program does not get it", async () => {
     const pw = join(dir, 'password');
     writeFileSync(pw, pki.password + '\0');
     const { openSync, closeSync } = await import('node:fs');
     const fd = openSync(pw, 'r');
     try {
-      const s = await startServer(SSLSERVER, ['-1', '-3', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'if true <&3; then echo fd3 open; else echo fd3 closed; fi 2>/dev/null'], {
-        env: serverEnv({ KEYFILE: pki.encryptedKey }),
-        extraFds: [fd],
-      });
+      const s = await startServer(
+        SSLSERVER,
+        [
+          '-1',
+          '-3',
+          '-R',
+          '-H',
+          '-l',
+          'L',
+          '127.0.0.1',
+          '0',
+          'sh',
+          '-c',
+          'if true <&3; then echo fd3 open; else echo fd3 closed; fi 2>/dev/null',
+        ],
+        {
+          env: serverEnv({ KEYFILE: pki.encryptedKey }),
+          extraFds: [fd],
+        },
+      );
       assert.equal((await tlsExchange(s.port, { ca: pki.ca })).data.toString(), 'fd3 closed\n');
     } finally {
       closeSync(fd);
@@ -256,6 +299,9 @@ describe('sslserver', { skip: NEED_OPENSSL }, () => {
   it('prints the usage line and exits 100 on a bad option', async () => {
     const bad = await run(SSLSERVER, ['-Y', '0', '0', 'true'], { env: serverEnv() });
     assert.equal(bad.status, 100);
-    assert.match(bad.stderr.toString(), /^sslserver: illegal option -- Y\nsslserver: usage: sslserver \[ -1346UXpPhHrRoOdDqQvVIeEsSnNmzZ \]/);
+    assert.match(
+      bad.stderr.toString(),
+      /^sslserver: illegal option -- Y\nsslserver: usage: sslserver \[ -1346UXpPhHrRoOdDqQvVIeEsSnNmzZ \]/,
+    );
   });
 });

@@ -120,10 +120,24 @@ async function compare6(args: (string | number)[], env: NodeJS.ProcessEnv = dns.
 
 /** The print script's output as a map. */
 function vars(stdout: string): Map<string, string> {
-  return new Map(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]));
+  return new Map(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
+  );
 }
 
-const NO_TCP6 = ['TCP6LOCALIP', 'TCP6REMOTEIP', 'TCP6LOCALPORT', 'TCP6REMOTEPORT', 'TCP6LOCALHOST', 'TCP6REMOTEHOST', 'TCP6REMOTEINFO', 'TCP6INTERFACE'];
+const NO_TCP6 = [
+  'TCP6LOCALIP',
+  'TCP6REMOTEIP',
+  'TCP6LOCALPORT',
+  'TCP6REMOTEPORT',
+  'TCP6LOCALHOST',
+  'TCP6REMOTEHOST',
+  'TCP6REMOTEINFO',
+  'TCP6INTERFACE',
+];
 
 test('an IPv6 connection: PROTO=TCP6, IPv6 text, no TCP6* variables (as the C variant)', async () => {
   const r = await compare6(['-R', '-H', '-l', 'L', '::1', port6, print]);
@@ -153,10 +167,11 @@ test('-v prints the server as the environment shows it; -6 gives IPv4 connection
   for (const k of NO_TCP6) assert.equal(v.get(k), 'unset', k);
 });
 
-test('an IPv4 connection is 0.88\'s (and the C variant\'s): PROTO=TCP, dotted, also given v4-mapped', async () => {
+test("an IPv4 connection is 0.88's (and the C variant's): PROTO=TCP, dotted, also given v4-mapped", async () => {
   const r = await compare6(['-v', '-R', '-H', '-l', 'L', serverIp, port4, print]);
   const c88 = cBinary('tcpclient');
-  if (c88) assert.deepEqual(r, normalise(await run(c88, ['-v', '-R', '-H', '-l', 'L', serverIp, String(port4), print], { env: dns.env() })));
+  if (c88)
+    assert.deepEqual(r, normalise(await run(c88, ['-v', '-R', '-H', '-l', 'L', serverIp, String(port4), print], { env: dns.env() })));
   assert.equal(r.stderr, 'tcpclient: connected to SERVER port P\n');
   assert.equal(vars(r.stdout).get('PROTO'), 'TCP');
   assert.equal(vars(r.stdout).get('TCPREMOTEIP'), 'SERVER');
@@ -166,7 +181,11 @@ test('an IPv4 connection is 0.88\'s (and the C variant\'s): PROTO=TCP, dotted, a
 });
 
 test('error lines: IPv6 text, dotted for v4-mapped; address family mismatches as the C variant', async () => {
-  const refused = (ip: string) => ({ status: 111, stdout: '', stderr: `tcpclient: unable to connect to ${ip} port CLOSED: connection refused\n` });
+  const refused = (ip: string) => ({
+    status: 111,
+    stdout: '',
+    stderr: `tcpclient: unable to connect to ${ip} port CLOSED: connection refused\n`,
+  });
   assert.deepEqual(await compare6(['::1', closedPort, 'true']), refused('::1'));
   assert.deepEqual(await compare6(['-q', '::1', closedPort, 'true']), { status: 111, stdout: '', stderr: '' });
   assert.deepEqual(await compare6(['0:0:0:0:0:0:0:1', closedPort, 'true']), refused('::1'));
@@ -235,7 +254,11 @@ test('literals the C variant rejects: [::1] and ::', async () => {
   assert.equal(any.status, 0);
   assert.equal(vars(any.stdout).get('TCPREMOTEIP'), '::1');
   assert.equal(dns.queries.filter((q) => q.name.includes('::')).length, 0, 'literals never reach DNS');
-  if (c6) assert.equal(normalise(await run(c6, ['[::1]', String(port6), 'true'], { env: dns.env() })).stderr, 'tcpclient: fatal: no IP address for [::1]\n');
+  if (c6)
+    assert.equal(
+      normalise(await run(c6, ['[::1]', String(port6), 'true'], { env: dns.env() })).stderr,
+      'tcpclient: fatal: no IP address for [::1]\n',
+    );
 });
 
 test('names: an AAAA record (as the C variant), AAAA and A both tried in turn, -4 asks for A only', async () => {
@@ -273,7 +296,11 @@ test('DNS failures keep 0.88\'s "temporarily unable" (the C variant says "no IP 
   assert.equal(r.status, 111);
   assert.match(r.stderr, /^tcpclient: fatal: temporarily unable to figure out IP address for broken\.test: \S/);
   dns.set('gone.test', 'nxdomain');
-  assert.deepEqual(await compare6(['gone.test', port6, 'true']), { status: 111, stdout: '', stderr: 'tcpclient: fatal: no IP address for gone.test\n' });
+  assert.deepEqual(await compare6(['gone.test', port6, 'true']), {
+    status: 111,
+    stdout: '',
+    stderr: 'tcpclient: fatal: no IP address for gone.test\n',
+  });
 });
 
 test('host names under ip6.arpa: found, not found (empty, the 0.88 tcpclient quirk), failed (unset)', async () => {

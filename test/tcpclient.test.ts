@@ -80,7 +80,10 @@ function normalise(r: RunResult): { status: number | null; stdout: string; stder
 }
 
 /** Run our tcpclient and the C one with the same arguments; returns ours, asserts C agrees. */
-async function compare(args: (string | number)[], opts: { env?: NodeJS.ProcessEnv; cOnly?: false } = {}): Promise<ReturnType<typeof normalise>> {
+async function compare(
+  args: (string | number)[],
+  opts: { env?: NodeJS.ProcessEnv; cOnly?: false } = {},
+): Promise<ReturnType<typeof normalise>> {
   const argv = args.map(String);
   const env = opts.env ?? dns.env();
   const mine = normalise(await run(ours('tcpclient'), argv, { env }));
@@ -98,7 +101,11 @@ const USAGE =
 test('usage and option errors (rts 1)', async () => {
   assert.deepEqual(await compare(['0', '0']), { status: 100, stdout: '', stderr: USAGE });
   assert.deepEqual(await compare([]), { status: 100, stdout: '', stderr: USAGE });
-  assert.deepEqual(await compare(['-x', '0', '0', 'true']), { status: 100, stdout: '', stderr: 'tcpclient: illegal option -- x\n' + USAGE });
+  assert.deepEqual(await compare(['-x', '0', '0', 'true']), {
+    status: 100,
+    stdout: '',
+    stderr: 'tcpclient: illegal option -- x\n' + USAGE,
+  });
   assert.deepEqual(await compare(['-t']), { status: 100, stdout: '', stderr: 'tcpclient: option requires an argument -- t\n' + USAGE });
   // -q silences what comes after option parsing, not what comes during it
   assert.deepEqual(await compare(['-q', '0']), { status: 100, stdout: '', stderr: '' });
@@ -184,7 +191,9 @@ test('host names: found, not found (set empty: the 0.88 tcpclient quirk), lookup
   assert.match(r.stdout, /^TCPLOCALHOST=$/m);
   assert.match(r.stdout, /^TCPREMOTEHOST=$/m);
   // a failing resolver: the C one takes 11 s per lookup on a refused server, so ours alone here
-  const mine = normalise(await run(ours('tcpclient'), ['-R', serverIp, String(port), print], { env: { ...process.env, DNSCACHEIP: randomLoopbackIp() } }));
+  const mine = normalise(
+    await run(ours('tcpclient'), ['-R', serverIp, String(port), print], { env: { ...process.env, DNSCACHEIP: randomLoopbackIp() } }),
+  );
   assert.match(mine.stdout, /^TCPLOCALHOST=unset$/m);
   assert.match(mine.stdout, /^TCPREMOTEHOST=unset$/m);
 });
@@ -198,7 +207,7 @@ test('ident: TCPREMOTEINFO from the server host\'s port 113, asked "<serverport>
   assert.match(asked[0].line, new RegExp(`^${port} , \\d+\\r\\n$`));
 });
 
-test('the server\'s first bytes reach the program (Node never reads the socket), fds 6 and 7 blocking', async () => {
+test("the server's first bytes reach the program (Node never reads the socket), fds 6 and 7 blocking", async () => {
   const r = await compare(['-RHl0', serverIp, port, 'sh', '-c', 'head -c 6 <&6; echo; echo hi >&7; echo sent']);
   assert.deepEqual(r, { status: 0, stdout: 'banner\nsent\n', stderr: '' });
 });
@@ -223,7 +232,7 @@ test('tcpclient becomes the program: same pid, no Node process left', async () =
   assert.equal(out, `${child.pid} sh\n`);
 });
 
-test('exit status is the program\'s; unable to run', async () => {
+test("exit status is the program's; unable to run", async () => {
   assert.equal((await compare(['-RHl0', serverIp, port, 'sh', '-c', 'exit 7'])).status, 7);
   assert.deepEqual(await compare(['-RHl0', serverIp, port, '/nonexistent/prog']), {
     status: 111,
@@ -268,10 +277,14 @@ test('connect passes: timed-out addresses get a second pass, other failures are 
   assert.deepEqual(reported, ['b ECONNREFUSED', 'a ETIMEDOUT', 'c ETIMEDOUT']);
   // one address: x+y in a single pass; -T x+0: no second pass
   tried.length = 0;
-  await connectFirst({ addresses: ['a'], port: 1, localIp: '0.0.0.0', localPort: 0, timeouts: [2, 58] }, () => {}, async (ip, _p, _l, _lp, s) => {
-    tried.push(`${ip}/${s}`);
-    return fail('ETIMEDOUT');
-  });
+  await connectFirst(
+    { addresses: ['a'], port: 1, localIp: '0.0.0.0', localPort: 0, timeouts: [2, 58] },
+    () => {},
+    async (ip, _p, _l, _lp, s) => {
+      tried.push(`${ip}/${s}`);
+      return fail('ETIMEDOUT');
+    },
+  );
   assert.deepEqual(tried, ['a/60']);
 });
 
@@ -306,7 +319,9 @@ test('environment order and the -v line position', async () => {
   ]);
 });
 
-test('connect deadlines end to end (-T): a listener whose queue is full never answers', { skip: libc() ? false : 'needs FFI for a listener with backlog 0' }, async () => {
+test('connect deadlines end to end (-T): a listener whose queue is full never answers', {
+  skip: libc() ? false : 'needs FFI for a listener with backlog 0',
+}, async () => {
   // a socket listening with backlog 0 and never accepting: one connection fills its queue, and the
   // kernel drops later SYNs, so every further connect times out
   const lib = libc()!;

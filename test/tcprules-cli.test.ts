@@ -24,7 +24,11 @@ interface Result {
 }
 
 /** Run `program args` in a fresh directory prepared by `setup`, collect what it did. */
-function runIn(file: string, args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; setup?: (dir: string) => void; cdb?: string } = {}): Result {
+function runIn(
+  file: string,
+  args: string[],
+  opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv; setup?: (dir: string) => void; cdb?: string } = {},
+): Result {
   const dir = join(root, String(serial++));
   mkdirSync(dir);
   opts.setup?.(dir);
@@ -74,7 +78,10 @@ test('tcprules: unable to create (rts 28), unable to move (rts 29)', () => {
   // the target is a directory, empty or not
   r = same('tcprules', ['d', 'test.tmp'], { input: ':deny\n', setup: (d) => mkdirSync(join(d, 'd')) });
   assert.equal(r.stderr, 'tcprules: fatal: unable to move test.tmp to d: is a directory\n');
-  r = same('tcprules', ['d', 'test.tmp'], { input: ':deny\n', setup: (d) => (mkdirSync(join(d, 'd')), writeFileSync(join(d, 'd', 'f'), '')) });
+  r = same('tcprules', ['d', 'test.tmp'], {
+    input: ':deny\n',
+    setup: (d) => (mkdirSync(join(d, 'd')), writeFileSync(join(d, 'd', 'f'), '')),
+  });
   assert.equal(r.status, 111);
   assert.match(r.stderr, /^tcprules: fatal: unable to move test\.tmp to d: /);
 });
@@ -116,7 +123,9 @@ function check(cdbHex: string, env: NodeJS.ProcessEnv): string {
 }
 
 test('rts 33-37: four delimiters', () => {
-  const cdb = compiled('joe@127.0.0.1:allow,which=/first/\n18.23.0.32:allow,which="second"\n127.:allow,which=+third+\n:allow,which==fourth=\n');
+  const cdb = compiled(
+    'joe@127.0.0.1:allow,which=/first/\n18.23.0.32:allow,which="second"\n127.:allow,which=+third+\n:allow,which==fourth=\n',
+  );
   const rule = (key: string, which: string) => `rule ${key}:\nset environment variable which=${which}\nallow connection\n`;
   assert.equal(check(cdb, { TCPREMOTEIP: '127.0.0.1', TCPREMOTEINFO: 'joe' }), rule('joe@127.0.0.1', 'first'));
   assert.equal(check(cdb, { TCPREMOTEIP: '18.23.0.32', TCPREMOTEINFO: 'joe' }), rule('18.23.0.32', 'second'));
@@ -139,7 +148,10 @@ test('rts 38: comments and a range', () => {
 test('rts 39: host names', () => {
   const cdb = compiled('=known.edu:allow,which=/known/\n=.abuser.edu:deny\n:allow,which=/anybody/\n');
   const anybody = 'rule :\nset environment variable which=anybody\nallow connection\n';
-  assert.equal(check(cdb, { TCPREMOTEIP: '1.2.3.4', TCPREMOTEHOST: 'known.edu' }), 'rule =known.edu:\nset environment variable which=known\nallow connection\n');
+  assert.equal(
+    check(cdb, { TCPREMOTEIP: '1.2.3.4', TCPREMOTEHOST: 'known.edu' }),
+    'rule =known.edu:\nset environment variable which=known\nallow connection\n',
+  );
   assert.equal(check(cdb, { TCPREMOTEIP: '1.2.3.4', TCPREMOTEHOST: 'random.edu' }), anybody);
   assert.equal(check(cdb, { TCPREMOTEIP: '1.2.3.4', TCPREMOTEHOST: 'abuser.edu' }), anybody);
   assert.equal(check(cdb, { TCPREMOTEIP: '1.2.3.4', TCPREMOTEHOST: 'x.abuser.edu' }), 'rule =.abuser.edu:\ndeny connection\n');
@@ -202,7 +214,9 @@ const EDGE_LINES = [
 test(`tcprules: ${EDGE_LINES.length} edge-case lines, one file each and good ones together`, () => {
   const good: string[] = [];
   for (const line of EDGE_LINES) {
-    const r = same('tcprules', ['test.cdb', 'test.tmp'], { input: Buffer.from(line + (line.startsWith('no newline') ? '' : '\n'), 'latin1') });
+    const r = same('tcprules', ['test.cdb', 'test.tmp'], {
+      input: Buffer.from(line + (line.startsWith('no newline') ? '' : '\n'), 'latin1'),
+    });
     if (r.status === 0) good.push(line);
     else assert.equal(r.status, 100, r.stderr);
   }

@@ -49,7 +49,10 @@ function shQuote(s: string): string {
 /** Run a shell script given as latin1 bytes; resolves with its stdout. */
 function runScript(script: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', 'exec /bin/sh'], { stdio: ['pipe', 'pipe', 'inherit'], env: { LC_ALL: 'C', PATH: '/usr/bin:/bin' } });
+    const child = spawn('/bin/sh', ['-c', 'exec /bin/sh'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { LC_ALL: 'C', PATH: '/usr/bin:/bin' },
+    });
     const out: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.on('error', reject);
@@ -132,7 +135,10 @@ test(`tcprules: ${FILES} generated rules files give byte-identical cdb files, me
   }
 
   await cDone;
-  const rcs = readFileSync(join(dir, 'c', 'rcs'), 'latin1').trim().split('\n').map(Number);
+  const rcs = readFileSync(join(dir, 'c', 'rcs'), 'latin1')
+    .trim()
+    .split('\n')
+    .map(Number);
   assert.equal(rcs.length, FILES);
   let failures = 0;
   for (let i = 0; i < FILES; i++) {
@@ -197,7 +203,13 @@ function queriesFor(rng: Rng, input: string): RuleQuery[] {
   const queries: RuleQuery[] = [];
   for (let n = 0; n < LOOKUPS_PER_FILE; n++) {
     const ip = ips.length && rng.chance(0.8) ? rng.pick(ips) : rng.chance(0.1) ? '' : randomIp(rng);
-    const host = rng.chance(0.4) ? null : hosts.length && rng.chance(0.7) ? rng.pick(hosts) : rng.chance(0.2) ? randomBytes(rng, rng.int(8), '') : randomHost(rng);
+    const host = rng.chance(0.4)
+      ? null
+      : hosts.length && rng.chance(0.7)
+        ? rng.pick(hosts)
+        : rng.chance(0.2)
+          ? randomBytes(rng, rng.int(8), '')
+          : randomHost(rng);
     const info = rng.chance(0.5) ? null : infos.length && rng.chance(0.7) ? rng.pick(infos) : randomInfo(rng);
     // C strings: environment values cannot hold NUL
     const clean = (s: string | null) => (s === null ? null : s.replace(/\0/g, ''));
@@ -213,7 +225,7 @@ function envWords(q: RuleQuery): string {
   return words;
 }
 
-test('tcprulescheck: C reads our cdb files and we read C\'s, with identical answers', { skip }, async () => {
+test("tcprulescheck: C reads our cdb files and we read C's, with identical answers", { skip }, async () => {
   assert.ok(corpus.c.length === FILES, 'the corpus test ran first');
   const dir = corpus.dir;
   const rng = new Rng(SEED ^ 0x5eed);
@@ -223,9 +235,7 @@ test('tcprulescheck: C reads our cdb files and we read C\'s, with identical answ
     for (const q of queriesFor(rng, corpus.inputs[i])) jobs.push({ i, q });
   }
   const check = cBinary('tcprulescheck')!;
-  const cScript = jobs
-    .map(({ i, q }) => `env -i ${envWords(q)} ${check} o/${i}.cdb; printf '\\0%d\\0' $?\n`)
-    .join('');
+  const cScript = jobs.map(({ i, q }) => `env -i ${envWords(q)} ${check} o/${i}.cdb; printf '\\0%d\\0' $?\n`).join('');
   const cRuns = splitRuns(await runScript(`cd ${shQuote(dir)}\n` + cScript));
   assert.equal(cRuns.length, jobs.length);
 
@@ -249,7 +259,10 @@ test('tcprulescheck: C reads our cdb files and we read C\'s, with identical answ
   const step = Math.floor(jobs.length / CLI_LOOKUPS);
   const picked = jobs.map((j, k) => ({ ...j, k })).filter((_, k) => k % step === 0);
   const ourScript = picked
-    .map(({ i, q }) => `env -i ${envWords(q)} ${shQuote(process.execPath)} ${shQuote(ours('tcprulescheck'))} c/${i}.cdb; printf '\\0%d\\0' $?\n`)
+    .map(
+      ({ i, q }) =>
+        `env -i ${envWords(q)} ${shQuote(process.execPath)} ${shQuote(ours('tcprulescheck'))} c/${i}.cdb; printf '\\0%d\\0' $?\n`,
+    )
     .join('');
   const ourRuns = splitRuns(await runScript(`cd ${shQuote(dir)}\n` + ourScript));
   assert.equal(ourRuns.length, picked.length);

@@ -72,7 +72,9 @@ const otherFs = ['/dev/shm', '/run', '/run/user'].find((d) => {
   }
 });
 
-test('a failed rename (temp file on another filesystem) leaves the old cdb in place', { skip: otherFs ? false : 'no second filesystem (tried /dev/shm, /run) next to os.tmpdir()' }, () => {
+test('a failed rename (temp file on another filesystem) leaves the old cdb in place', {
+  skip: otherFs ? false : 'no second filesystem (tried /dev/shm, /run) next to os.tmpdir()',
+}, () => {
   const dir = tempDir();
   const old = withOldCdb(dir);
   const tmp = join(otherFs!, `ucspi-ts-crash-${process.pid}.tmp`);

@@ -49,7 +49,8 @@ function stringLimit(limit: number): () => () => void {
     const saved = { toString: proto.toString, latin1Slice: proto.latin1Slice };
     const guard = (original: (...a: unknown[]) => string, spanOf: (b: Buffer, a: unknown[]) => number) =>
       function (this: Buffer, ...a: unknown[]): string {
-        if (spanOf(this, a) > limit) throw Object.assign(new RangeError('Cannot create a string longer than 0x1fffffe8 characters'), { code: 'ERR_STRING_TOO_LONG' });
+        if (spanOf(this, a) > limit)
+          throw Object.assign(new RangeError('Cannot create a string longer than 0x1fffffe8 characters'), { code: 'ERR_STRING_TOO_LONG' });
         return original.apply(this, a);
       };
     proto.toString = guard(saved.toString, (b, a) => ((a[2] as number) ?? b.length) - ((a[1] as number) ?? 0));
@@ -88,7 +89,13 @@ describe('tcprules lines longer than a JS string can be', { skip: needC('tcprule
     assert.ok(r.stderr.equals(Buffer.concat([Buffer.from('tcprules: fatal: unable to parse this line: '), line, Buffer.from('\n')])));
   });
   it('a range bound of 64 million digits, next to C', () => {
-    const input = Buffer.concat([Buffer.from('1.2.3.'), Buffer.alloc(64 * MiB, '9'), Buffer.from('-5:allow\n1.2.3.4-'), Buffer.alloc(64 * MiB, '7'), Buffer.from(':deny\n')]);
+    const input = Buffer.concat([
+      Buffer.from('1.2.3.'),
+      Buffer.alloc(64 * MiB, '9'),
+      Buffer.from('-5:allow\n1.2.3.4-'),
+      Buffer.alloc(64 * MiB, '7'),
+      Buffer.from(':deny\n'),
+    ]);
     const expected = withC(input, 'digits');
     const r = runSync(ours('tcprules'), [join(DIR, 'digits.cdb'), join(DIR, 'digits.tmp')], { input, timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr.toString());

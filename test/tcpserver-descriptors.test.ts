@@ -31,7 +31,12 @@ function underLimit(file: string, limit: number, args: string[]): Promise<Runnin
 /** `n` clients at once; how many got the program's answer. */
 async function burst(port: number, n: number): Promise<number> {
   const answers = await Promise.all(
-    Array.from({ length: n }, () => exchange(port, { timeoutMs: 60_000 }).then((r) => r.data.toString(), () => '')),
+    Array.from({ length: n }, () =>
+      exchange(port, { timeoutMs: 60_000 }).then(
+        (r) => r.data.toString(),
+        () => '',
+      ),
+    ),
   );
   return answers.filter((a) => a === 'ok yes\n').length;
 }
@@ -144,8 +149,19 @@ describe('tcpserver out of descriptors, next to the C tcpserver', { skip: needC(
       const mine = await underLimit(ours('tcpserver'), limit, [...args]);
       const [fromC, fromOurs] = await Promise.all([burst(c.port, clients), burst(mine.port, clients)]);
       assert.equal(fromC, clients, 'the C tcpserver served them all');
-      assert.equal(fromOurs, clients, mine.lines().filter((l) => /warning/.test(l)).slice(0, 5).join('\n'));
-      assert.deepEqual(mine.lines().filter((l) => /dropping/.test(l)), []);
+      assert.equal(
+        fromOurs,
+        clients,
+        mine
+          .lines()
+          .filter((l) => /warning/.test(l))
+          .slice(0, 5)
+          .join('\n'),
+      );
+      assert.deepEqual(
+        mine.lines().filter((l) => /dropping/.test(l)),
+        [],
+      );
       // every connection's lines are there, paired
       await mine.waitForLines(/^tcpserver: end \d+ status 0$/, clients);
       const warned = mine.lines().filter((l) => /out of descriptors/.test(l));
@@ -160,7 +176,22 @@ describe('tcpserver out of descriptors, next to the C tcpserver', { skip: needC(
 describe('tcpserver out of descriptors without a rules file', () => {
   // no step opens a descriptor of its own: the room alone must hold the next client back
   it('ulimit -n 24, 200 clients at once: every one served, none closed unanswered', async () => {
-    const s = await startServer('/bin/sh', ['-c', 'ulimit -n 24 && exec "$@"', 'sh', ours('tcpserver'), '-v', '-1', '-RHl0', '-b', '250', '127.0.0.1', '0', 'sh', '-c', 'echo "ok yes"']);
+    const s = await startServer('/bin/sh', [
+      '-c',
+      'ulimit -n 24 && exec "$@"',
+      'sh',
+      ours('tcpserver'),
+      '-v',
+      '-1',
+      '-RHl0',
+      '-b',
+      '250',
+      '127.0.0.1',
+      '0',
+      'sh',
+      '-c',
+      'echo "ok yes"',
+    ]);
     try {
       assert.equal(await burst(s.port, 200), 200);
       await s.waitForLines(/^tcpserver: end \d+ status 0$/, 200);

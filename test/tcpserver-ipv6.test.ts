@@ -30,7 +30,10 @@ async function connectOnce(s: RunningServer, host: string): Promise<{ env: Map<s
   const env = parseEnvOutput(r.data.toString('latin1'));
   for (const k of [...env.keys()]) if (k.endsWith('PORT')) env.set(k, 'N');
   // a pid may have any number of digits (pid numbers wrap), ports have four or five
-  const log = s.lines().slice(before).map((l) => l.replace(/^(tcpserver: (?:pid|ok|deny|end)) \d+/, '$1 N').replace(/\d{4,}/g, 'N'));
+  const log = s
+    .lines()
+    .slice(before)
+    .map((l) => l.replace(/^(tcpserver: (?:pid|ok|deny|end)) \d+/, '$1 N').replace(/\d{4,}/g, 'N'));
   return { env, log };
 }
 
@@ -62,11 +65,17 @@ describe('tcpserver dual stack', () => {
   it('-4 with host 0 listens on IPv4 only, exactly as 0.88', async () => {
     const s = await startServer(TCPSERVER, [...QUIET, '-4', '0', '0', ...ENV]);
     const v4 = await connectOnce(s, '127.0.0.1');
-    assert.deepEqual([...v4.env.keys()].filter((k) => k.startsWith('TCP6')), []);
+    assert.deepEqual(
+      [...v4.env.keys()].filter((k) => k.startsWith('TCP6')),
+      [],
+    );
     assert.equal((await exchange(s.port, { host: '::1' })).ending, 'error');
   });
 
-  for (const [variant, flags] of [['default', []], ['-6', ['-6']]] as const) {
+  for (const [variant, flags] of [
+    ['default', []],
+    ['-6', ['-6']],
+  ] as const) {
     it(`matches Debian's ucspi-tcp-ipv6 environment (${variant})`, { skip: needDebianIpv6() }, async () => {
       const theirs = await startServer(join(debianIpv6Bin() as string, 'tcpserver'), [...QUIET, ...flags, '0', '0', ...ENV]);
       const mine = await startServer(TCPSERVER, [...QUIET, ...flags, '0', '0', ...ENV]);

@@ -123,7 +123,11 @@ describe('MAXCONNIP and MAXCONNC', () => {
   it('MAXCONNIP=3 admits three at once from one address, refuses the fourth with DIEMSG', async () => {
     const s = await start([], { MAXCONNIP: '3', DIEMSG: '421 busy here' });
     const held = [await attempt(s.port, ip(1)), await attempt(s.port, ip(1)), await attempt(s.port, ip(1))];
-    assert.deepEqual(held.map((h) => h.line), Array(3).fill('ok 3|||421 busy here\n'), 'the program sees the limit');
+    assert.deepEqual(
+      held.map((h) => h.line),
+      Array(3).fill('ok 3|||421 busy here\n'),
+      'the program sees the limit',
+    );
     const fourth = await attempt(s.port, ip(1));
     assert.equal(fourth.line, '421 busy here\r\n');
     assert.equal(fourth.closedAtLine, false, 'held open after DIEMSG (the delay), not closed with it');
@@ -153,7 +157,10 @@ describe('MAXCONNIP and MAXCONNC', () => {
     const elsewhere = await attempt(s.port, other(3));
     assert.ok(admitted(elsewhere), 'the next /24 is another network');
     const denies = s.lines().filter((l) => l.includes(' deny '));
-    assert.deepEqual(denies.map((l) => l.slice(l.lastIndexOf(' ') + 1)), ['MAXCONNC:2', 'MAXCONNIP:1']);
+    assert.deepEqual(
+      denies.map((l) => l.slice(l.lastIndexOf(' ') + 1)),
+      ['MAXCONNC:2', 'MAXCONNIP:1'],
+    );
     for (const h of [a, b, elsewhere]) h.sock.destroy();
   });
 
@@ -195,7 +202,10 @@ describe('limits from rules and -C', () => {
     );
     const s = await start(['-x', rules], { MAXCONNIP: '1', DIEMSG: 'default' });
     const three = [await attempt(s.port, ip(20)), await attempt(s.port, ip(20)), await attempt(s.port, ip(20))];
-    assert.deepEqual(three.map((h) => h.line), Array(3).fill('ok 3|||default\n'));
+    assert.deepEqual(
+      three.map((h) => h.line),
+      Array(3).fill('ok 3|||default\n'),
+    );
     assert.equal((await attempt(s.port, ip(20))).line, 'default\r\n');
     await s.waitForLine(/ MAXCONNIP:3$/);
     const one = await attempt(s.port, ip(1));
@@ -214,7 +224,10 @@ describe('limits from rules and -C', () => {
     const rules = writeRules('c.cdb', `${ip(30)}:allow,MAXCONNIP="1"\n:allow\n`);
     const s = await start(['-x', rules, '-C', '2:421 too many: try later'], { MAXCONNIP: '50', DIEMSG: 'env' });
     const two = [await attempt(s.port, ip(1)), await attempt(s.port, ip(1))];
-    assert.deepEqual(two.map((h) => h.line), Array(2).fill('ok 2|||421 too many: try later\n'));
+    assert.deepEqual(
+      two.map((h) => h.line),
+      Array(2).fill('ok 2|||421 too many: try later\n'),
+    );
     assert.equal((await attempt(s.port, ip(1))).line, '421 too many: try later\r\n');
     await s.waitForLine(/ MAXCONNIP:2$/);
     const r = await attempt(s.port, ip(30));
@@ -300,7 +313,6 @@ describe('IPv6', () => {
   });
 });
 
-
 describe('storm', () => {
   it('after resets, killed children, failed spawns and denials every count is zero again', async () => {
     // X is the abuser, Y a neighbour, Z denied by rules; all three in one /24
@@ -318,7 +330,13 @@ describe('storm', () => {
     // children killed at random moments
     const killer = (async () => {
       while (storming) {
-        for (const { pid: c } of childrenOf(pid)) if (Math.random() < 0.3) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
+        for (const { pid: c } of childrenOf(pid))
+          if (Math.random() < 0.3)
+            try {
+              process.kill(c, 'SIGKILL');
+            } catch {
+              /* gone */
+            }
         await new Promise((r) => setTimeout(r, 15));
       }
     })();
@@ -355,8 +373,10 @@ describe('storm', () => {
         sock.on('data', (d: string) => {
           if (d.startsWith('ok')) counts.ok++;
           else counts.refused++;
-          if (mode === 1) sock.resetAndDestroy(); // reset mid-way
-          else if (mode === 2) sock.end(); // a normal close
+          if (mode === 1)
+            sock.resetAndDestroy(); // reset mid-way
+          else if (mode === 2)
+            sock.end(); // a normal close
           else setTimeout(() => sock.destroy(), randomInt(0, 50)); // a while, then close
         });
       });
@@ -367,20 +387,56 @@ describe('storm', () => {
     storming = false;
     await Promise.all([killer, toggler]);
     assert.ok(counts.ok > 0 && counts.refused > 0 && counts.reset > 0, JSON.stringify(counts));
-    assert.ok(s.lines().some((l) => / MAXCONNIP:8$/.test(l)), 'the limit tripped');
-    assert.ok(s.lines().some((l) => /unable to run .*: file does not exist$/.test(l)), 'spawns failed');
+    assert.ok(
+      s.lines().some((l) => / MAXCONNIP:8$/.test(l)),
+      'the limit tripped',
+    );
+    assert.ok(
+      s.lines().some((l) => /unable to run .*: file does not exist$/.test(l)),
+      'spawns failed',
+    );
 
     // every child gone, every connection ended: -c count back at zero
-    for (let i = 0; i < 200 && (childrenOf(pid).length > 0 || s.lines().filter((l) => l.startsWith('tcpserver: status: ')).at(-1) !== 'tcpserver: status: 0/30'); i++) {
-      for (const { pid: c } of childrenOf(pid)) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
+    for (
+      let i = 0;
+      i < 200 &&
+      (childrenOf(pid).length > 0 ||
+        s
+          .lines()
+          .filter((l) => l.startsWith('tcpserver: status: '))
+          .at(-1) !== 'tcpserver: status: 0/30');
+      i++
+    ) {
+      for (const { pid: c } of childrenOf(pid))
+        try {
+          process.kill(c, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.equal(s.lines().filter((l) => l.startsWith('tcpserver: status: ')).at(-1), 'tcpserver: status: 0/30');
+    assert.equal(
+      s
+        .lines()
+        .filter((l) => l.startsWith('tcpserver: status: '))
+        .at(-1),
+      'tcpserver: status: 0/30',
+    );
     const starts = s.lines().filter((l) => / pid \d+ from /.test(l)).length;
     const endPids = new Set(s.lines().flatMap((l) => /^tcpserver: end (\d+) /.exec(l)?.[1] ?? []));
-    const unended = s.lines().flatMap((l) => /^tcpserver: pid (\d+) from /.exec(l)?.[1] ?? []).filter((p) => !endPids.has(p));
+    const unended = s
+      .lines()
+      .flatMap((l) => /^tcpserver: pid (\d+) from /.exec(l)?.[1] ?? [])
+      .filter((p) => !endPids.has(p));
     if (unended.length) writeFileSync('/tmp/storm.log', s.lines().join('\n'));
-    assert.deepEqual(unended, [], s.lines().filter((l) => unended.some((p) => l.includes(` ${p} `))).join('\n'));
+    assert.deepEqual(
+      unended,
+      [],
+      s
+        .lines()
+        .filter((l) => unended.some((p) => l.includes(` ${p} `)))
+        .join('\n'),
+    );
     assert.equal(ends(s), starts, 'an end for every connection');
 
     // now one connection per address and per /24: admitted only if the counts are zero

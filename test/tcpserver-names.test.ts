@@ -118,7 +118,9 @@ describe('tcpserver lookups do not hold anyone up', () => {
   it('serves a client whose PTR answers while another client waits on a silent DNS server', async () => {
     const SLOW = randomLoopbackIp();
     dns.set(reverse(SLOW), 'timeout');
-    const s = await startServer(ours('tcpserver'), ['-v', '-1', '-R', '-l', 'L', SERVER_IP, '0', 'sh', '-c', 'echo $TCPREMOTEHOST'], { env: dns.env() });
+    const s = await startServer(ours('tcpserver'), ['-v', '-1', '-R', '-l', 'L', SERVER_IP, '0', 'sh', '-c', 'echo $TCPREMOTEHOST'], {
+      env: dns.env(),
+    });
     const slow = exchange(s.port, { host: SERVER_IP, localAddress: SLOW, timeoutMs: 60_000 });
     await new Promise((r) => setTimeout(r, 200)); // the slow client's lookup is under way
     const fast = await exchange(s.port, { host: SERVER_IP, localAddress: HONEST });

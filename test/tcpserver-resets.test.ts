@@ -41,7 +41,9 @@ function servedPorts(server: RunningServer): number[] {
 }
 
 describe('clients that reset in the listen queue', () => {
-  it('are logged as the C tcpserver logs them: pid, ok with their port, end', { skip: needC('tcpserver') || (!libc() && 'needs FFI') }, async () => {
+  it('are logged as the C tcpserver logs them: pid, ok with their port, end', {
+    skip: needC('tcpserver') || (!libc() && 'needs FFI'),
+  }, async () => {
     const c = await resetWhileQueued(cBinary('tcpserver')!, '127.0.0.1');
     const mine = await resetWhileQueued(ours('tcpserver'), '127.0.0.1');
     for (const { server, ports } of [c, mine]) {
@@ -50,7 +52,11 @@ describe('clients that reset in the listen queue', () => {
       assert.deepEqual(servedPorts(server), ports);
       // each pid has its end
       const pids = lines.flatMap((l) => /^tcpserver: pid (\d+) /.exec(l)?.[1] ?? []);
-      for (const pid of pids) assert.ok(lines.some((l) => l.startsWith(`tcpserver: end ${pid} status `)), pid);
+      for (const pid of pids)
+        assert.ok(
+          lines.some((l) => l.startsWith(`tcpserver: end ${pid} status `)),
+          pid,
+        );
     }
   });
   it('over IPv6 too', { skip: !libc() && 'needs FFI' }, async () => {

@@ -136,13 +136,20 @@ describe('tcpserver status socket', () => {
     // the churn over, exactly what is held
     const settled = await askUntil(path, 'tcpserver: status: 9/100');
     assert.match(settled, /^tcpserver: status: 9\/100$/m);
-    assert.match(settled, /^tcpserver: limits: 9 running from 3 addresses in 2 networks, 4 addresses in the rate table, 0 refused clients held$/m);
+    assert.match(
+      settled,
+      /^tcpserver: limits: 9 running from 3 addresses in 2 networks, 4 addresses in the rate table, 0 refused clients held$/m,
+    );
     assert.match(settled, /^tcpserver: defaults: MAXCONNIP:60 MAXRATEIP:1000\/86400$/m);
     assert.equal(countOf(settled, 'ip', ip(50)), null, 'the churning address is gone from the counts');
     assert.equal(countOf(settled, 'net', `127.${A}.${B}.0/24`), 5);
     const rates = settled.split('\n').filter((l) => l.startsWith('tcpserver: rate '));
     assert.equal(rates.length, 4);
-    assert.match(rates[0], new RegExp(`^tcpserver: rate ${ip(50).replace(/\./g, '\\.')} 880(\\.\\d)? left of 1000/86400$`), 'the hottest first');
+    assert.match(
+      rates[0],
+      new RegExp(`^tcpserver: rate ${ip(50).replace(/\./g, '\\.')} 880(\\.\\d)? left of 1000/86400$`),
+      'the hottest first',
+    );
 
     // nothing the reports did reached the held connections: each still echoes, nothing was logged
     for (const list of sockets.values()) {

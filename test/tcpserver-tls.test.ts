@@ -23,9 +23,27 @@ describe('tcpserver -s (the TLS patch)', { skip: NEED_OPENSSL }, () => {
   });
 
   it("serves TLS with the key and certificate of -n's one file, and the program sees tcpserver's environment", async () => {
-    const s = await startServer(TCPSERVER, ['-1', '-s', '-n', pki.rsa.combined, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'env | grep -E "^(PROTO|SSL|TCP)" | grep -v "^SSL_CERT_"'], {
-      env: ENV,
-    });
+    const s = await startServer(
+      TCPSERVER,
+      [
+        '-1',
+        '-s',
+        '-n',
+        pki.rsa.combined,
+        '-R',
+        '-H',
+        '-l',
+        'L',
+        '127.0.0.1',
+        '0',
+        'sh',
+        '-c',
+        'env | grep -E "^(PROTO|SSL|TCP)" | grep -v "^SSL_CERT_"',
+      ],
+      {
+        env: ENV,
+      },
+    );
     const x = await tlsExchange(s.port, { ca: pki.ca });
     assert.equal(x.protocol, 'TLSv1.3');
     const env = parseEnvOutput(x.data.toString());
@@ -39,7 +57,10 @@ describe('tcpserver -s (the TLS patch)', { skip: NEED_OPENSSL }, () => {
     copyFileSync(pki.ecdsa.combined, join(cwd, 'cert.pem'));
     const s = await startServer(TCPSERVER, ['-1', '-s', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'secret'], { env: ENV, cwd });
     assert.equal((await tlsExchange(s.port, { ca: pki.ca })).data.toString(), 'secret\n');
-    const plain = await startServer(TCPSERVER, ['-1', '-s', '-S', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'clear'], { env: ENV, cwd });
+    const plain = await startServer(TCPSERVER, ['-1', '-s', '-S', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'clear'], {
+      env: ENV,
+      cwd,
+    });
     const got = await new Promise<string>((resolve) => {
       let out = '';
       const c = connect(plain.port, '127.0.0.1');
@@ -50,15 +71,23 @@ describe('tcpserver -s (the TLS patch)', { skip: NEED_OPENSSL }, () => {
   });
 
   it('sends the -B banner inside TLS (the patch wrote it in clear, before the handshake)', async () => {
-    const s = await startServer(TCPSERVER, ['-1', '-s', '-n', pki.rsa.combined, '-B', '220 hello\r\n', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'then the program'], {
-      env: ENV,
-    });
+    const s = await startServer(
+      TCPSERVER,
+      ['-1', '-s', '-n', pki.rsa.combined, '-B', '220 hello\r\n', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'echo', 'then the program'],
+      {
+        env: ENV,
+      },
+    );
     assert.equal((await tlsExchange(s.port, { ca: pki.ca })).data.toString(), '220 hello\r\nthen the program\n');
   });
 
   it("drops a client that talks garbage with the patch's warning and no program", async () => {
     const marker = join(DIR, 'ran');
-    const s = await startServer(TCPSERVER, ['-1', '-v', '-s', '-n', pki.rsa.combined, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'touch', marker], { env: ENV });
+    const s = await startServer(
+      TCPSERVER,
+      ['-1', '-v', '-s', '-n', pki.rsa.combined, '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'touch', marker],
+      { env: ENV },
+    );
     await new Promise<void>((resolve) => {
       const c = connect(s.port, '127.0.0.1', () => c.write('EHLO plain\r\n'));
       c.on('error', () => {});
@@ -66,7 +95,13 @@ describe('tcpserver -s (the TLS patch)', { skip: NEED_OPENSSL }, () => {
       c.resume();
     });
     await s.waitForLine(/ end \d+ status 28416$/);
-    assert.ok(s.lines().includes('tcpserver: warning: dropping connection, unable to accept SSL connection: error:0A00010B:SSL routines::wrong version number'));
+    assert.ok(
+      s
+        .lines()
+        .includes(
+          'tcpserver: warning: dropping connection, unable to accept SSL connection: error:0A00010B:SSL routines::wrong version number',
+        ),
+    );
     assert.ok(!s.lines().some((l) => / ssl \d+ accept/.test(l)), 'no ucspi-ssl lines from tcpserver');
     assert.ok(!existsSync(marker));
   });

@@ -23,7 +23,6 @@ function writeRules(dir: string, name: string, text: string): string {
   return path;
 }
 
-
 describe('tcpserver command line', () => {
   it('prints usage and exits 100 for missing operands', () => {
     const r = runSync(TCPSERVER, ['0', '0']);
@@ -122,7 +121,10 @@ describe('tcpserver serving', () => {
     }
     await s.waitForLines(/ end \d+ status 0$/, 3);
     const statuses = s.lines().filter((l) => l.startsWith('tcpserver: status: '));
-    assert.ok(statuses.every((l) => l === 'tcpserver: status: 0/1' || l === 'tcpserver: status: 1/1'), statuses.join('\n'));
+    assert.ok(
+      statuses.every((l) => l === 'tcpserver: status: 0/1' || l === 'tcpserver: status: 1/1'),
+      statuses.join('\n'),
+    );
     assert.equal(s.lines().filter((l) => / end \d+ status 0$/.test(l)).length, 3);
   });
 
@@ -138,16 +140,28 @@ describe('tcpserver serving', () => {
     const s = await startServer(TCPSERVER, [...QUIET, '-x', '/nonexistent.cdb', '-X', '127.0.0.1', '0', 'sh', '-c', script]);
     const out = (await exchange(s.port)).data.toString();
     const fds = out.slice(0, out.indexOf('\n\n')).split('\n').join(' ');
-    const flags = out.slice(out.indexOf('\n\n') + 2).split('\n').filter(Boolean);
+    const flags = out
+      .slice(out.indexOf('\n\n') + 2)
+      .split('\n')
+      .filter(Boolean);
     // descriptors this test process itself passes down (a CI runner may leak some) are not tcpserver's
     const passedDown = readdirSync('/proc/self/fd').filter((fd) => {
       try {
-        return Number(fd) > 2 && (Number.parseInt(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1').split('\n')[1].split(/\s+/)[1], 8) & 0o2000000) === 0;
+        return (
+          Number(fd) > 2 &&
+          (Number.parseInt(readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1').split('\n')[1].split(/\s+/)[1], 8) & 0o2000000) === 0
+        );
       } catch {
         return false;
       }
     });
-    assert.deepEqual(fds.trim().split(' ').filter((fd) => !passedDown.includes(fd)), ['0', '1', '2']);
+    assert.deepEqual(
+      fds
+        .trim()
+        .split(' ')
+        .filter((fd) => !passedDown.includes(fd)),
+      ['0', '1', '2'],
+    );
     assert.equal(flags.length, 2);
     for (const f of flags) assert.equal(Number.parseInt(f.split(/\s+/)[1], 8) & 0o4000, 0, `O_NONBLOCK set: ${f}`);
   });
@@ -168,7 +182,10 @@ describe('tcpserver serving', () => {
     await Promise.all(Array.from({ length: n }, () => exchange(s.port)));
     await s.waitForLines(/ end \d+ status 0$/, n);
     await s.waitForLine(/^tcpserver: status: 0\/5$/);
-    assert.deepEqual(childrenOf(s.proc.pid as number).filter((c) => c.state === 'Z'), []);
+    assert.deepEqual(
+      childrenOf(s.proc.pid as number).filter((c) => c.state === 'Z'),
+      [],
+    );
   });
 
   it('exits 0 on SIGTERM and leaves running children alone', async () => {
@@ -192,14 +209,17 @@ describe('tcpserver serving', () => {
 describe('tcpserver socket options', { skip: !existsSync('/usr/bin/python3') && 'needs python3 as a client that sends IP options' }, () => {
   // The child reports what its fd 0 carries; the client sends a Record Route IP option.
   const child = [
-    'python3', '-c',
+    'python3',
+    '-c',
     'import socket,os;s=socket.socket(fileno=0);o=s.getsockopt(socket.IPPROTO_IP,socket.IP_OPTIONS,40);' +
       'n=s.getsockopt(socket.IPPROTO_TCP,socket.TCP_NODELAY);s.detach();os.write(1,b"%d %d" % (len(o),int(bool(n))))',
   ];
   const client = (port: number) =>
-    runSync('python3', ['-c',
+    runSync('python3', [
+      '-c',
       'import socket,sys;s=socket.socket();s.setsockopt(socket.IPPROTO_IP,socket.IP_OPTIONS,bytes([7,7,4,0,0,0,0,0]));' +
-        `s.connect(("127.0.0.1",${port}));sys.stdout.write(s.recv(100).decode())`]).stdout.toString();
+        `s.connect(("127.0.0.1",${port}));sys.stdout.write(s.recv(100).decode())`,
+    ]).stdout.toString();
 
   it('-O (the default) removes IP options the client sent, -o keeps them', async () => {
     const kill = await startServer(TCPSERVER, [...QUIET, '127.0.0.1', '0', ...child]);
@@ -238,7 +258,10 @@ describe('tcpserver privileges', { skip: process.getuid?.() !== 0 && 'needs root
     assert.equal((await exchange(s.port)).data.toString(), '65534\n65533\n65533\n');
   });
   it('refuses ids of 2^32 - 1 and above as 0.88 refuses -1, where it would truncate the larger ones (to root)', () => {
-    for (const [letter, what] of [['-u', 'uid'], ['-g', 'gid']]) {
+    for (const [letter, what] of [
+      ['-u', 'uid'],
+      ['-g', 'gid'],
+    ]) {
       for (const id of ['4294967295', '4294967296', '4294967296000', '99999999999999999999']) {
         const r = runSync(TCPSERVER, [letter, id, '127.0.0.1', '0', 'id']);
         assert.equal(r.status, 111, `${letter} ${id}`);
@@ -301,7 +324,10 @@ describe('tcpserver without FFI (child_process fallback)', () => {
     const results = await Promise.all([0, 1, 2].map(() => exchange(s.port, { timeoutMs: 20_000 })));
     for (const r of results) assert.equal(r.data.toString(), 'ok\n');
     await s.waitForLines(/ end \d+ status 0$/, 3);
-    assert.ok(s.lines().every((l) => !l.startsWith('tcpserver: status: 2/')), s.lines().join('\n'));
+    assert.ok(
+      s.lines().every((l) => !l.startsWith('tcpserver: status: 2/')),
+      s.lines().join('\n'),
+    );
   });
 });
 

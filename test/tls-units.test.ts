@@ -44,9 +44,22 @@ describe('certificate variables, next to openssl x509', { skip: NEED_OPENSSL }, 
       const vars = new Map(certificateVariables('SSL_SERVER', cert));
       const text = openssl('x509', '-in', file, '-noout', '-text');
       assert.equal(vars.get('SSL_SERVER_M_VERSION'), /Version: (\d+)/.exec(text)![1]);
-      assert.equal(vars.get('SSL_SERVER_M_SERIAL'), BigInt('0x' + openssl('x509', '-in', file, '-noout', '-serial').trim().split('=')[1]).toString());
-      assert.equal(vars.get('SSL_SERVER_S_DN'), openssl('x509', '-in', file, '-noout', '-subject', '-nameopt', 'compat').trim().replace(/^subject=/, ''));
-      assert.equal(vars.get('SSL_SERVER_I_DN'), openssl('x509', '-in', file, '-noout', '-issuer', '-nameopt', 'compat').trim().replace(/^issuer=/, ''));
+      assert.equal(
+        vars.get('SSL_SERVER_M_SERIAL'),
+        BigInt('0x' + openssl('x509', '-in', file, '-noout', '-serial').trim().split('=')[1]).toString(),
+      );
+      assert.equal(
+        vars.get('SSL_SERVER_S_DN'),
+        openssl('x509', '-in', file, '-noout', '-subject', '-nameopt', 'compat')
+          .trim()
+          .replace(/^subject=/, ''),
+      );
+      assert.equal(
+        vars.get('SSL_SERVER_I_DN'),
+        openssl('x509', '-in', file, '-noout', '-issuer', '-nameopt', 'compat')
+          .trim()
+          .replace(/^issuer=/, ''),
+      );
       assert.equal(vars.get('SSL_SERVER_A_SIG'), /Signature Algorithm: (\S+)/.exec(text)![1]);
       assert.equal(vars.get('SSL_SERVER_A_KEY'), /Public Key Algorithm: (\S+)/.exec(text)![1]);
       const dates = openssl('x509', '-in', file, '-noout', '-dates');
@@ -61,9 +74,32 @@ describe('certificate variables, next to openssl x509', { skip: NEED_OPENSSL }, 
   it('prints names with bytes outside printable ASCII as \\xHH, as X509_NAME_oneline does', () => {
     const dir = join(DIR, 'utf8');
     mkdirSync(dir, { recursive: true });
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-utf8', '-subj', '/O=Müller & Söhne/title=Dr./CN=tést'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k'),
+        '-out',
+        join(dir, 'c'),
+        '-days',
+        '1',
+        '-utf8',
+        '-subj',
+        '/O=Müller & Söhne/title=Dr./CN=tést',
+      ],
+      { stdio: 'ignore' },
+    );
     const cert = new X509Certificate(readFileSync(join(dir, 'c')));
-    const expected = openssl('x509', '-in', join(dir, 'c'), '-noout', '-subject', '-nameopt', 'compat').trim().replace(/^subject=/, '');
+    const expected = openssl('x509', '-in', join(dir, 'c'), '-noout', '-subject', '-nameopt', 'compat')
+      .trim()
+      .replace(/^subject=/, '');
     assert.equal(onelineName(certificateFields(cert.raw).subject), expected);
     assert.match(expected, /M\\xC3\\xBCller/);
     const vars = new Map(certificateVariables('SSL_CLIENT', cert));
@@ -171,7 +207,10 @@ describe('TLS contexts: each failure told apart', { skip: NEED_OPENSSL }, () => 
     const dh2048 = join(DIR, 'dh2048.pem');
     const dh1024 = join(DIR, 'dh1024.pem');
     // the RFC 7919 ffdhe2048 group, and a 1024-bit one, without waiting for openssl to find primes
-    writeFileSync(dh2048, execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'latin1' }));
+    writeFileSync(
+      dh2048,
+      execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], { encoding: 'latin1' }),
+    );
     const r = spawnSync('openssl', ['dhparam', '-dsaparam', '1024'], { encoding: 'latin1' });
     writeFileSync(dh1024, r.stdout);
     assert.ok('context' in makeContext({ dhFile: dh2048 }), 'ffdhe2048 is fine');
@@ -235,7 +274,20 @@ describe('command lines', () => {
     assert.equal(d.verbosity, 1);
     const o = parseSslServerArgs(['-Vres3', '-T', '5', '-w9', '-d', '-I', 'eth0', '-C', '3:busy', '-c', '7', '0', '443', 'prog']).options;
     assert.deepEqual(
-      [o.verbosity, o.tlsDetails, o.remoteInfoLookup, o.tcpEnvironment, o.sslEnvironment, o.passwordOnFd3, o.handshakeTimeout, o.idleTimeout, o.noDelay, o.interfaceName, o.perIpLimit, o.limit],
+      [
+        o.verbosity,
+        o.tlsDetails,
+        o.remoteInfoLookup,
+        o.tcpEnvironment,
+        o.sslEnvironment,
+        o.passwordOnFd3,
+        o.handshakeTimeout,
+        o.idleTimeout,
+        o.noDelay,
+        o.interfaceName,
+        o.perIpLimit,
+        o.limit,
+      ],
       [2, true, true, true, true, true, 5, 9, false, 'eth0', { count: 3, message: 'busy' }, 7],
     );
     assert.equal(parseSslServerArgs(['-V', '-v', '0', '1', 'p']).options.tlsDetails, false, 'a later -v drops -V');
@@ -251,15 +303,59 @@ describe('command lines', () => {
     assert.equal(d.kind, 'ok');
     if (d.kind !== 'ok') return;
     assert.deepEqual(
-      [d.options.remoteInfo, d.options.remoteHost, d.options.verifyServer, d.options.checkName, d.options.delay, d.options.connectTimeouts, d.options.verifyDepth],
+      [
+        d.options.remoteInfo,
+        d.options.remoteHost,
+        d.options.verifyServer,
+        d.options.checkName,
+        d.options.delay,
+        d.options.connectTimeouts,
+        d.options.verifyDepth,
+      ],
       [true, true, true, true, false, [2, 58], 1],
     );
-    const o = parseSslClientArgs(['-XNseR3d', '-a', 'ca', '-A', 'dir', '-c', 'c', '-k', 'k', '-z', '', '-V', '2', '-T5+1', '-w', '7', 'h', '1', 'p']);
+    const o = parseSslClientArgs([
+      '-XNseR3d',
+      '-a',
+      'ca',
+      '-A',
+      'dir',
+      '-c',
+      'c',
+      '-k',
+      'k',
+      '-z',
+      '',
+      '-V',
+      '2',
+      '-T5+1',
+      '-w',
+      '7',
+      'h',
+      '1',
+      'p',
+    ]);
     assert.equal(o.kind, 'ok');
     if (o.kind !== 'ok') return;
     const x = o.options;
     assert.deepEqual(
-      [x.verifyServer, x.checkName, x.sslEnvironment, x.tcpEnvironment, x.remoteInfo, x.passwordOnFd3, x.delay, x.caFile, x.caDir, x.certFile, x.keyFile, x.ciphers, x.verifyDepth, x.connectTimeouts, x.idleTimeout],
+      [
+        x.verifyServer,
+        x.checkName,
+        x.sslEnvironment,
+        x.tcpEnvironment,
+        x.remoteInfo,
+        x.passwordOnFd3,
+        x.delay,
+        x.caFile,
+        x.caDir,
+        x.certFile,
+        x.keyFile,
+        x.ciphers,
+        x.verifyDepth,
+        x.connectTimeouts,
+        x.idleTimeout,
+      ],
       [false, false, true, true, false, true, true, 'ca', 'dir', 'c', 'k', null, 2, [5, 1], 7],
     );
     assert.equal(parseSslClientArgs(['-i', 'not an address', 'h', '1', 'p']).kind, 'usage');
@@ -273,14 +369,24 @@ describe('command lines', () => {
 describe('UCSPI-TLS', () => {
   it('encodes the Y reply as NAME=value and NUL each, then one more NUL', () => {
     assert.equal(encodeReply([]).toString('latin1'), '\0');
-    assert.equal(encodeReply([['SSL_PROTOCOL', 'TLSv1.3'], ['SSL_CIPHER', 'X']]).toString('latin1'), 'SSL_PROTOCOL=TLSv1.3\0SSL_CIPHER=X\0\0');
+    assert.equal(
+      encodeReply([
+        ['SSL_PROTOCOL', 'TLSv1.3'],
+        ['SSL_CIPHER', 'X'],
+      ]).toString('latin1'),
+      'SSL_PROTOCOL=TLSv1.3\0SSL_CIPHER=X\0\0',
+    );
   });
 
   it('names a request that is neither y nor Y readably, whatever the byte', () => {
     assert.equal(unknownUcspiTlsRequest(0x78), "unknown request on SSLCTLFD: 'x' (neither y nor Y)");
     assert.equal(unknownUcspiTlsRequest(0), "unknown request on SSLCTLFD: '\\x00' (neither y nor Y)");
     assert.equal(unknownUcspiTlsRequest(0x27), "unknown request on SSLCTLFD: '\\x27' (neither y nor Y)");
-    fc.assert(fc.property(fc.integer({ min: 0, max: 255 }), (b) => /^unknown request on SSLCTLFD: '[!-~]+' \(neither y nor Y\)$/.test(unknownUcspiTlsRequest(b))));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }), (b) =>
+        /^unknown request on SSLCTLFD: '[!-~]+' \(neither y nor Y\)$/.test(unknownUcspiTlsRequest(b)),
+      ),
+    );
   });
 
   it('gives the program the lowest three descriptors above 2, passing over the socket and inherited ones', () => {
@@ -290,6 +396,10 @@ describe('UCSPI-TLS', () => {
     const onSocket = free.slice(2).filter((fd) => fd !== 6 && fd !== 7);
     assert.deepEqual(ucspiTlsDescriptors([6, 7]), { socket: [6, 7], control: free[0], read: free[1], write: onSocket[0] });
     const d = ucspiTlsDescriptors();
-    assert.deepEqual(ucspiTlsVariables(d), [['SSLCTLFD', String(d.control)], ['SSLREADFD', String(d.read)], ['SSLWRITEFD', String(d.write)]]);
+    assert.deepEqual(ucspiTlsVariables(d), [
+      ['SSLCTLFD', String(d.control)],
+      ['SSLREADFD', String(d.read)],
+      ['SSLWRITEFD', String(d.write)],
+    ]);
   });
 });

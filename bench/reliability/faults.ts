@@ -38,7 +38,8 @@ export async function leftovers(server: RunningServer, violations: string[]): Pr
   const lines = server.lines();
   const from = count(/ pid \d+ from /);
   const end = count(/ end \d+ status /);
-  if (server.proc.exitCode !== null || server.proc.signalCode !== null) violations.push(`server ended: ${server.proc.exitCode ?? server.proc.signalCode}`);
+  if (server.proc.exitCode !== null || server.proc.signalCode !== null)
+    violations.push(`server ended: ${server.proc.exitCode ?? server.proc.signalCode}`);
   if (kids.length) violations.push(`${kids.length} children left (${kids.filter((k) => k.state === 'Z').length} zombies)`);
   if (from !== end) violations.push(`${from} pid lines, ${end} end lines`);
   if (lines.some((l) => /^\s+at |Error|node:internal/.test(l))) violations.push('a stack trace in the log');
@@ -96,7 +97,8 @@ export async function nonReaders(file: string, n: number): Promise<FaultResult> 
   });
   await sleep(500);
   let served = 0;
-  for (let i = 0; i < n; i++) if ((await exchange(server.port, { send: 'hi\n', timeoutMs: 20_000 }).catch(() => null))?.data.toString() === 'ok\n') served++;
+  for (let i = 0; i < n; i++)
+    if ((await exchange(server.port, { send: 'hi\n', timeoutMs: 20_000 }).catch(() => null))?.data.toString() === 'ok\n') served++;
   const running = childrenOf(server.proc.pid!).length;
   for (const s of stalled) s.destroy();
   if (served !== n) violations.push(`${n - served} ordinary clients not served while others stalled`);
@@ -109,13 +111,17 @@ export async function nonReaders(file: string, n: number): Promise<FaultResult> 
 export async function killedChildren(file: string, n: number): Promise<FaultResult> {
   const violations: string[] = [];
   const server = await start(file, ['-c', String(n + 10), '-b', '100'], ['sh', '-c', 'read x; echo ok; exec sleep 60']);
-  const clients = Array.from({ length: n }, () => exchange(server.port, { send: 'hold\n', keepOpen: true, timeoutMs: 60_000 }).catch(() => null));
+  const clients = Array.from({ length: n }, () =>
+    exchange(server.port, { send: 'hold\n', keepOpen: true, timeoutMs: 60_000 }).catch(() => null),
+  );
   for (let i = 0; i < 100 && childrenOf(server.proc.pid!).length < n; i++) await sleep(50);
   const kids = childrenOf(server.proc.pid!);
   // the shell execs sleep: the child is the program
   for (const k of kids) process.kill(k.pid, 'SIGKILL');
   await Promise.all(clients);
-  await server.waitForLines(/ end \d+ status 9$/, kids.length, 20_000).catch(() => violations.push('killed programs not all logged with status 9'));
+  await server
+    .waitForLines(/ end \d+ status 9$/, kids.length, 20_000)
+    .catch(() => violations.push('killed programs not all logged with status 9'));
   const figures = { killed: kids.length, ...(await leftovers(server, violations)) };
   if (kids.length !== n) violations.push(`${kids.length} of ${n} programs ran`);
   await server.stop();
@@ -135,8 +141,12 @@ export async function badPrograms(file: string, n: number, dir: string): Promise
   ] as const) {
     const server = await start(file, ['-c', '20', '-b', '100'], [program]);
     let answered = 0;
-    await Promise.all(Array.from({ length: n }, async () => ((await exchange(server.port).catch(() => null))?.data.length ? answered++ : 0)));
-    await server.waitForLines(/dropping connection, unable to run /, n, 20_000).catch(() => violations.push(`${name}: not every connection dropped with a warning`));
+    await Promise.all(
+      Array.from({ length: n }, async () => ((await exchange(server.port).catch(() => null))?.data.length ? answered++ : 0)),
+    );
+    await server
+      .waitForLines(/dropping connection, unable to run /, n, 20_000)
+      .catch(() => violations.push(`${name}: not every connection dropped with a warning`));
     if (answered) violations.push(`${name}: ${answered} clients got output`);
     const left = await leftovers(server, violations);
     figures[`${name}Dropped`] = server.lines().filter((l) => /dropping connection/.test(l)).length;
@@ -156,7 +166,14 @@ export async function descriptorsShort(file: string, n: number, rules: string): 
     [64, ['-c', '200']],
   ] as const) {
     const server = await start(file, ['-b', '256', '-x', rules, ...extra], ['echo', 'ok'], `ulimit -n ${limit}`);
-    const got = await Promise.all(Array.from({ length: n }, () => exchange(server.port, { timeoutMs: 60_000 }).then((r) => r.data.toString(), () => '')));
+    const got = await Promise.all(
+      Array.from({ length: n }, () =>
+        exchange(server.port, { timeoutMs: 60_000 }).then(
+          (r) => r.data.toString(),
+          () => '',
+        ),
+      ),
+    );
     const served = got.filter((g) => g === 'ok\n').length;
     figures[`served at ulimit ${limit}`] = served;
     if (served !== n) violations.push(`ulimit -n ${limit}: ${n - served} of ${n} clients dropped`);
@@ -178,7 +195,8 @@ export type RulesVersion = 'deny' | 'allow' | 'removed' | 'directory' | 'truncat
 export async function rulesUnderLoad(file: string, versions: number, dir: string, random: () => number): Promise<FaultResult> {
   const violations: string[] = [];
   const rules = join(dir, 'rules.cdb');
-  const cdb = (text: string) => makeCdb(parseRules(text).map((r) => [Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1')] as const));
+  const cdb = (text: string) =>
+    makeCdb(parseRules(text).map((r) => [Buffer.from(r.key, 'latin1'), Buffer.from(r.data, 'latin1')] as const));
   const deny = cdb('127.0.0.1:deny\n127.0.0.2:allow,X="two"\n:allow,X="other"\n');
   const allow = cdb('127.0.0.1:allow,X="one"\n:deny\n');
   rmSync(rules, { recursive: true, force: true });
@@ -197,7 +215,8 @@ export async function rulesUnderLoad(file: string, versions: number, dir: string
     else if (kind === 'flipped') {
       bytes = Buffer.from(deny);
       bytes[Math.floor(random() * bytes.length)] ^= 1 + Math.floor(random() * 255);
-    } else if (kind === 'garbage') bytes = Buffer.from(Array.from({ length: Math.floor(random() * 4096) }, () => Math.floor(random() * 256)));
+    } else if (kind === 'garbage')
+      bytes = Buffer.from(Array.from({ length: Math.floor(random() * 4096) }, () => Math.floor(random() * 256)));
     if (kind === 'removed') rmSync(rules, { recursive: true, force: true });
     else {
       if (kind === 'directory') mkdirSync(next);

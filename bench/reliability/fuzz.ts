@@ -10,7 +10,19 @@ import { CdbFormatError, CdbReader } from '../../src/cdb/reader';
 import { makeCdb } from '../../src/cdb/writer';
 import { DnsError } from '../../src/dns/error';
 import { nameFromDot } from '../../src/dns/name';
-import { answerFirstPtr, answerIp4s, answerTxt, buildMessage, FLAG_AA, FLAG_QR, parseMessage, TYPE_A, TYPE_PTR, TYPE_TXT, txtData } from '../../src/dns/packet';
+import {
+  answerFirstPtr,
+  answerIp4s,
+  answerTxt,
+  buildMessage,
+  FLAG_AA,
+  FLAG_QR,
+  parseMessage,
+  TYPE_A,
+  TYPE_PTR,
+  TYPE_TXT,
+  txtData,
+} from '../../src/dns/packet';
 import { lookupRules } from '../../src/rules/lookup';
 import { parseRules } from '../../src/rules/parse';
 import type { DnsTestServer } from '../../test/support/dns-server';
@@ -43,9 +55,44 @@ export const STACK_TRACE = /^\s+at |node:internal|(Type|Range|Syntax|Reference)E
 
 // ---- tcprules input, next to C ----
 
-const ADDRESS_PIECES = ['1', '2', '127', '255', '256', '0', '007', '1.2.3.', '.', '-', '9-', '-3', '=', '@', 'x', 'host.example', ' ', '\t', '\r', '\0', '\xff', '99999999999999999999'];
+const ADDRESS_PIECES = [
+  '1',
+  '2',
+  '127',
+  '255',
+  '256',
+  '0',
+  '007',
+  '1.2.3.',
+  '.',
+  '-',
+  '9-',
+  '-3',
+  '=',
+  '@',
+  'x',
+  'host.example',
+  ' ',
+  '\t',
+  '\r',
+  '\0',
+  '\xff',
+  '99999999999999999999',
+];
 const INSTRUCTIONS = ['deny', 'allow', 'den', 'allo', 'DENY', ''];
-const VARIABLES = [',A="b"', ',X=/y/', ',=v=', ',A=', ',A', ',A="unclosed', ',A=,x,', ',B=""', ',\0=\0a\0', ',V="' + 'w'.repeat(300) + '"', ',A=:a:'];
+const VARIABLES = [
+  ',A="b"',
+  ',X=/y/',
+  ',=v=',
+  ',A=',
+  ',A',
+  ',A="unclosed',
+  ',A=,x,',
+  ',B=""',
+  ',\0=\0a\0',
+  ',V="' + 'w'.repeat(300) + '"',
+  ',A=:a:',
+];
 
 /** A line from the pieces 0.88 and the IPv6 variants share (no ':' or '/' inside addresses). */
 function rulesLine(r: () => number): string {
@@ -76,7 +123,9 @@ export function fuzzTcprules(iterations: number, dir: string, r: () => number): 
     });
     const [fromC, fromOurs] = results;
     if (fromOurs.status !== fromC.status || fromOurs.stderr !== fromC.stderr || !fromOurs.cdb.equals(fromC.cdb)) {
-      violations.push(`differs from C for ${JSON.stringify(text)}: C ${fromC.status} ${JSON.stringify(fromC.stderr)}, ours ${fromOurs.status} ${JSON.stringify(fromOurs.stderr)}`);
+      violations.push(
+        `differs from C for ${JSON.stringify(text)}: C ${fromC.status} ${JSON.stringify(fromC.stderr)}, ours ${fromOurs.status} ${JSON.stringify(fromOurs.stderr)}`,
+      );
     } else figures.same++;
     if (fromC.status === 100) figures.parseErrors++;
   }
@@ -127,8 +176,14 @@ export function fuzzCdb(iterations: number, r: () => number): FuzzResult {
 /** A well-formed answer to `query` (its id and question) with one record of the type asked. */
 function goodAnswer(query: Buffer): Buffer {
   const q = parseMessage(query).questions[0];
-  const data = q.type === TYPE_A ? Buffer.from([127, 0, 0, 2]) : q.type === TYPE_PTR ? nameFromDot('fuzz.example') : txtData(['listed by fuzz']);
-  return buildMessage({ id: query.readUInt16BE(0), flags: FLAG_QR | FLAG_AA, questions: [q], answers: [{ name: q.name, type: q.type, ttl: 60, data }] });
+  const data =
+    q.type === TYPE_A ? Buffer.from([127, 0, 0, 2]) : q.type === TYPE_PTR ? nameFromDot('fuzz.example') : txtData(['listed by fuzz']);
+  return buildMessage({
+    id: query.readUInt16BE(0),
+    flags: FLAG_QR | FLAG_AA,
+    questions: [q],
+    answers: [{ name: q.name, type: q.type, ttl: 60, data }],
+  });
 }
 
 /**
@@ -161,7 +216,12 @@ export function fuzzDnsParse(iterations: number, r: () => number): FuzzResult {
   const figures = { answers: iterations, read: 0, refusedAsMalformed: 0 };
   for (let i = 0; i < iterations; i++) {
     const type = pick(r, [TYPE_A, TYPE_PTR, TYPE_TXT]);
-    const query = buildMessage({ id: int(r, 0x10000), flags: 0x100, questions: [{ name: nameFromDot('9.0.0.127.fuzz.test'), type, class: 1 }], answers: [] });
+    const query = buildMessage({
+      id: int(r, 0x10000),
+      flags: 0x100,
+      questions: [{ name: nameFromDot('9.0.0.127.fuzz.test'), type, class: 1 }],
+      answers: [],
+    });
     const reply = mangledAnswer(query, r);
     try {
       parseMessage(reply, r() < 0.5);
@@ -196,7 +256,11 @@ export async function fuzzDnsPrograms(iterations: number, dns: DnsTestServer, r:
     return { status: p.status, stdout: p.stdout.toString('latin1'), stderr: p.stderr.toString('latin1') };
   };
   for (let i = 0; i < iterations; i++) {
-    const list = pick(r, [['-r', 'fuzz.test'], ['-r', 'fuzz.test:listed %IP%'], ['-c', '-r', 'fuzz.test']]);
+    const list = pick(r, [
+      ['-r', 'fuzz.test'],
+      ['-r', 'fuzz.test:listed %IP%'],
+      ['-c', '-r', 'fuzz.test'],
+    ]);
     const rbl = await runProgram('rblsmtpd', ['-t', '0', ...list, 'echo', 'passed']);
     figures.runs++;
     const out = rbl.stdout.trim();
@@ -215,10 +279,69 @@ export async function fuzzDnsPrograms(iterations: number, dns: DnsTestServer, r:
 
 // ---- every program's arguments ----
 
-const PROGRAMS = ['tcpserver', 'tcpclient', 'tcprules', 'tcprulescheck', 'rblsmtpd', 'recordio', 'fixcrio', 'addcr', 'delcr', 'argv0', 'mconnect-io'];
+const PROGRAMS = [
+  'tcpserver',
+  'tcpclient',
+  'tcprules',
+  'tcprulescheck',
+  'rblsmtpd',
+  'recordio',
+  'fixcrio',
+  'addcr',
+  'delcr',
+  'argv0',
+  'mconnect-io',
+];
 /** These become (or wait for) the program they are given, and end with its status. */
 const RUNNING_PROGRAMS = new Set(['tcpclient', 'rblsmtpd', 'recordio', 'fixcrio', 'argv0']);
-const WORDS = ['-', '--', '-v', '-q', '-Q', '-x', '-c', '-c0', '-c 5x', '-b', '-t', '-T', '-u', '-g', '-4294967296', '-l', '-B', '-r', '-a', '-i', '-C', '-Z', '-1', '-46', '-hHrR', '-p', '-X', '-x/nonexistent', '-uabc', '-t999999999999999999999', '', ' ', '\xff', 'x'.repeat(300), '0', '127.0.0.1', '::1', '[::1]', 'no.such.host.test', '65536', '99999', 'smtp', '/nonexistent', 'true', 'false', 'sh'];
+const WORDS = [
+  '-',
+  '--',
+  '-v',
+  '-q',
+  '-Q',
+  '-x',
+  '-c',
+  '-c0',
+  '-c 5x',
+  '-b',
+  '-t',
+  '-T',
+  '-u',
+  '-g',
+  '-4294967296',
+  '-l',
+  '-B',
+  '-r',
+  '-a',
+  '-i',
+  '-C',
+  '-Z',
+  '-1',
+  '-46',
+  '-hHrR',
+  '-p',
+  '-X',
+  '-x/nonexistent',
+  '-uabc',
+  '-t999999999999999999999',
+  '',
+  ' ',
+  '\xff',
+  'x'.repeat(300),
+  '0',
+  '127.0.0.1',
+  '::1',
+  '[::1]',
+  'no.such.host.test',
+  '65536',
+  '99999',
+  'smtp',
+  '/nonexistent',
+  'true',
+  'false',
+  'sh',
+];
 
 /**
  * `iterations` random command lines for every program, standard input empty, run as far as they
@@ -244,9 +367,11 @@ export function fuzzArguments(iterations: number, r: () => number): FuzzResult {
     if (STACK_TRACE.test(err)) violations.push(`stack trace: ${show}`);
     else if (p.status === 100) {
       figures.usage++;
-      if (!/^[\w@-]+: (usage: |fatal: |illegal option|option requires)/.test(lastLine) && lastLine !== '') violations.push(`exit 100 without a usage or fatal line: ${show}`);
+      if (!/^[\w@-]+: (usage: |fatal: |illegal option|option requires)/.test(lastLine) && lastLine !== '')
+        violations.push(`exit 100 without a usage or fatal line: ${show}`);
     } else if (p.status === 111) figures.temporary++;
-    else if (p.signal === 'SIGKILL') figures.ran++; // still running (a server, a client waiting): fine
+    else if (p.signal === 'SIGKILL')
+      figures.ran++; // still running (a server, a client waiting): fine
     else if (p.status !== null && (p.status <= 2 || RUNNING_PROGRAMS.has(prog))) figures.ran++;
     else violations.push(`unexpected end: ${show}`);
   }

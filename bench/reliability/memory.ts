@@ -19,7 +19,11 @@ const VARIANTS: Array<[string, string]> = [
 ];
 
 async function main(): Promise<void> {
-  console.log(`${N} connections at ${K} clients, ${ROUNDS} rounds, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  console.log(
+    `${N} connections at ${K} clients, ${ROUNDS} rounds, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}\n`,
+  );
   console.log('| server | round | RSS MB idle | RSS MB max under load | RSS MB after | conn/s |');
   console.log('|---|---|---|---|---|---|');
   for (let round = 1; round <= ROUNDS; round++) {

@@ -137,20 +137,60 @@ const EOF = { dropped: /unable to read PROXY header: end of file$/ };
 
 export const PROXY_CASES: readonly FaultCase[] = [
   // malformed v1
-  { name: 'v1 without CR', plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 127.1.2.3 127.0.0.1 1 25\n') }), expect: parse('bad line') },
-  { name: 'v1 unknown protocol', plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP5 127.1.2.3 127.0.0.1 1 25\r\n') }), expect: parse('unknown protocol') },
-  { name: 'v1 address 256', plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 127.1.2.256 127.0.0.1 1 25\r\n') }), expect: parse('bad address') },
-  { name: 'v1 port 65536', plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 127.1.2.3 127.0.0.1 65536 25\r\n') }), expect: parse('bad port') },
-  { name: 'v1 two spaces', plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4  127.1.2.3 127.0.0.1 1 25\r\n') }), expect: parse(WHOLE_OR_PART('bad line', 'bad address')) },
-  { name: 'v1 IPv6 in TCP4', plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 ::1 127.0.0.1 1 25\r\n') }), expect: parse('bad address') },
-  { name: 'no header at all (SMTP)', plan: (p) => ({ from: p.balancer, pieces: text('EHLO example.org\r\n') }), expect: parse('not a PROXY header') },
-  { name: 'HTTP request', plan: (p) => ({ from: p.balancer, pieces: text('GET / HTTP/1.0\r\n\r\n') }), expect: parse('not a PROXY header') },
+  {
+    name: 'v1 without CR',
+    plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 127.1.2.3 127.0.0.1 1 25\n') }),
+    expect: parse('bad line'),
+  },
+  {
+    name: 'v1 unknown protocol',
+    plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP5 127.1.2.3 127.0.0.1 1 25\r\n') }),
+    expect: parse('unknown protocol'),
+  },
+  {
+    name: 'v1 address 256',
+    plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 127.1.2.256 127.0.0.1 1 25\r\n') }),
+    expect: parse('bad address'),
+  },
+  {
+    name: 'v1 port 65536',
+    plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 127.1.2.3 127.0.0.1 65536 25\r\n') }),
+    expect: parse('bad port'),
+  },
+  {
+    name: 'v1 two spaces',
+    plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4  127.1.2.3 127.0.0.1 1 25\r\n') }),
+    expect: parse(WHOLE_OR_PART('bad line', 'bad address')),
+  },
+  {
+    name: 'v1 IPv6 in TCP4',
+    plan: (p) => ({ from: p.balancer, pieces: text('PROXY TCP4 ::1 127.0.0.1 1 25\r\n') }),
+    expect: parse('bad address'),
+  },
+  {
+    name: 'no header at all (SMTP)',
+    plan: (p) => ({ from: p.balancer, pieces: text('EHLO example.org\r\n') }),
+    expect: parse('not a PROXY header'),
+  },
+  {
+    name: 'HTTP request',
+    plan: (p) => ({ from: p.balancer, pieces: text('GET / HTTP/1.0\r\n\r\n') }),
+    expect: parse('not a PROXY header'),
+  },
   // malformed v2
   { name: 'v2 version 3', plan: (p) => ({ from: p.balancer, pieces: [v2Changed(p, 12, 0x31)] }), expect: parse('unsupported version') },
   { name: 'v2 command 7', plan: (p) => ({ from: p.balancer, pieces: [v2Changed(p, 12, 0x27)] }), expect: parse('bad command') },
   { name: 'v2 family 9', plan: (p) => ({ from: p.balancer, pieces: [v2Changed(p, 13, 0x91)] }), expect: parse('bad address family') },
-  { name: 'v2 datagram', plan: (p) => ({ from: p.balancer, pieces: [v2Changed(p, 13, 0x12)] }), expect: parse('datagram transport not supported') },
-  { name: 'v2 length shorter than its addresses', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(4, p).subarray(0, 20)] }), expect: parse('address block too short') },
+  {
+    name: 'v2 datagram',
+    plan: (p) => ({ from: p.balancer, pieces: [v2Changed(p, 13, 0x12)] }),
+    expect: parse('datagram transport not supported'),
+  },
+  {
+    name: 'v2 length shorter than its addresses',
+    plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(4, p).subarray(0, 20)] }),
+    expect: parse('address block too short'),
+  },
   {
     name: 'v2 a TLV longer than the block',
     plan: (p) => {
@@ -171,35 +211,107 @@ export const PROXY_CASES: readonly FaultCase[] = [
     },
     expect: parse('bad checksum'),
   },
-  { name: 'v2 signature wrong in its last byte', plan: (p) => ({ from: p.balancer, pieces: [Buffer.concat([V2_SIGNATURE.subarray(0, 11), Buffer.from([0x0b]), v2(p).subarray(12)])] }), expect: parse('not a PROXY header') },
+  {
+    name: 'v2 signature wrong in its last byte',
+    plan: (p) => ({ from: p.balancer, pieces: [Buffer.concat([V2_SIGNATURE.subarray(0, 11), Buffer.from([0x0b]), v2(p).subarray(12)])] }),
+    expect: parse('not a PROXY header'),
+  },
   // truncated, then silence (PROXYTIMEOUT ends them) or end of file
-  { name: 'v1 half a line, then silence', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 17)], afterwards: 'silence' }), expect: TIMED_OUT },
-  { name: 'v2 head only, then silence', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 16)], afterwards: 'silence' }), expect: TIMED_OUT },
-  { name: 'v2 signature cut, then silence', plan: (p) => ({ from: p.balancer, pieces: [V2_SIGNATURE.subarray(0, 5)], afterwards: 'silence' }), expect: TIMED_OUT },
+  {
+    name: 'v1 half a line, then silence',
+    plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 17)], afterwards: 'silence' }),
+    expect: TIMED_OUT,
+  },
+  {
+    name: 'v2 head only, then silence',
+    plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 16)], afterwards: 'silence' }),
+    expect: TIMED_OUT,
+  },
+  {
+    name: 'v2 signature cut, then silence',
+    plan: (p) => ({ from: p.balancer, pieces: [V2_SIGNATURE.subarray(0, 5)], afterwards: 'silence' }),
+    expect: TIMED_OUT,
+  },
   { name: 'connect, then silence', plan: (p) => ({ from: p.balancer, pieces: [], afterwards: 'silence' }), expect: TIMED_OUT },
   { name: 'v2 cut, then end of file', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 22)] }), expect: EOF },
   { name: 'v1 cut, then end of file', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 30)] }), expect: EOF },
   // oversized
-  { name: 'v1 UNKNOWN, 108 bytes without CRLF, then silence', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(94)}`), afterwards: 'silence' }), expect: parse('line too long') },
-  { name: 'v1 TCP6, an address of 97 digits', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY TCP6 ${'1'.repeat(97)}`), afterwards: 'silence' }), expect: parse(WHOLE_OR_PART('line too long', 'bad address')) },
-  { name: 'v1 UNKNOWN line of 200 bytes', plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(186)}\r\n`) }), expect: parse('line too long') },
-  { name: 'v2 length 65535 (over 4096)', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(65535, p)], afterwards: 'silence' }), expect: parse('header too long') },
-  { name: 'v2 length promising 1000 bytes, 12 sent, then silence', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)], afterwards: 'silence' }), expect: TIMED_OUT },
-  { name: 'v2 length promising 1000 bytes, 12 sent, then end of file', plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)] }), expect: EOF },
+  {
+    name: 'v1 UNKNOWN, 108 bytes without CRLF, then silence',
+    plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(94)}`), afterwards: 'silence' }),
+    expect: parse('line too long'),
+  },
+  {
+    name: 'v1 TCP6, an address of 97 digits',
+    plan: (p) => ({ from: p.balancer, pieces: text(`PROXY TCP6 ${'1'.repeat(97)}`), afterwards: 'silence' }),
+    expect: parse(WHOLE_OR_PART('line too long', 'bad address')),
+  },
+  {
+    name: 'v1 UNKNOWN line of 200 bytes',
+    plan: (p) => ({ from: p.balancer, pieces: text(`PROXY UNKNOWN ${'x'.repeat(186)}\r\n`) }),
+    expect: parse('line too long'),
+  },
+  {
+    name: 'v2 length 65535 (over 4096)',
+    plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(65535, p)], afterwards: 'silence' }),
+    expect: parse('header too long'),
+  },
+  {
+    name: 'v2 length promising 1000 bytes, 12 sent, then silence',
+    plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)], afterwards: 'silence' }),
+    expect: TIMED_OUT,
+  },
+  {
+    name: 'v2 length promising 1000 bytes, 12 sent, then end of file',
+    plan: (p) => ({ from: p.balancer, pieces: [v2WithLength(1000, p)] }),
+    expect: EOF,
+  },
   // slow: a byte at a time (in time, and too slowly for PROXYTIMEOUT)
-  { name: 'v1 a byte at a time', plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v1(p)), Buffer.from('data')], gapMs: 2 }), expect: { ran: 'allowed0' } },
-  { name: 'v2 a byte at a time', plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v2(p)), Buffer.from('data')], gapMs: 2 }), expect: { ran: 'allowed0' } },
-  { name: 'v1 a byte every 150 ms (slower than PROXYTIMEOUT)', plan: (p) => ({ from: p.balancer, pieces: bytewise(v1(p)), gapMs: 150 }), expect: TIMED_OUT },
+  {
+    name: 'v1 a byte at a time',
+    plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v1(p)), Buffer.from('data')], gapMs: 2 }),
+    expect: { ran: 'allowed0' },
+  },
+  {
+    name: 'v2 a byte at a time',
+    plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v2(p)), Buffer.from('data')], gapMs: 2 }),
+    expect: { ran: 'allowed0' },
+  },
+  {
+    name: 'v1 a byte every 150 ms (slower than PROXYTIMEOUT)',
+    plan: (p) => ({ from: p.balancer, pieces: bytewise(v1(p)), gapMs: 150 }),
+    expect: TIMED_OUT,
+  },
   // not from the balancer: never parsed, the header is data
   { name: 'a header from a peer not in PROXYFROM', plan: (p) => ({ from: p.stranger, pieces: [v1(p)] }), expect: { ran: 'stranger' } },
   { name: 'v2 LOCAL (health check)', plan: (p) => ({ from: p.balancer, pieces: [formatV2Local()] }), expect: { ran: 'balancer' } },
   // resets half way
-  { name: 'v1 half, then reset', plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 10), v1(p).subarray(10, 20)], gapMs: 300, afterwards: 'reset' }), expect: { dropped: /unable to read PROXY header: / } },
-  { name: 'v2 half, then reset', plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 10), v2(p).subarray(10, 20)], gapMs: 300, afterwards: 'reset' }), expect: { dropped: /unable to read PROXY header: / } },
+  {
+    name: 'v1 half, then reset',
+    plan: (p) => ({ from: p.balancer, pieces: [v1(p).subarray(0, 10), v1(p).subarray(10, 20)], gapMs: 300, afterwards: 'reset' }),
+    expect: { dropped: /unable to read PROXY header: / },
+  },
+  {
+    name: 'v2 half, then reset',
+    plan: (p) => ({ from: p.balancer, pieces: [v2(p).subarray(0, 10), v2(p).subarray(10, 20)], gapMs: 300, afterwards: 'reset' }),
+    expect: { dropped: /unable to read PROXY header: / },
+  },
   // the rules judge the header's source
-  { name: 'v1 from a denied source', plan: (p) => ({ from: p.balancer, pieces: [v1(p, p.denied), Buffer.from('data')] }), expect: { denied: true } },
-  { name: 'v2 from a denied source', plan: (p) => ({ from: p.balancer, pieces: [v2(p, p.denied), Buffer.from('data')] }), expect: { denied: true } },
-  { name: 'v2 from a denied source, a byte at a time', plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v2(p, p.denied)), Buffer.from('data')], gapMs: 2 }), expect: { denied: true } },
+  {
+    name: 'v1 from a denied source',
+    plan: (p) => ({ from: p.balancer, pieces: [v1(p, p.denied), Buffer.from('data')] }),
+    expect: { denied: true },
+  },
+  {
+    name: 'v2 from a denied source',
+    plan: (p) => ({ from: p.balancer, pieces: [v2(p, p.denied), Buffer.from('data')] }),
+    expect: { denied: true },
+  },
+  {
+    name: 'v2 from a denied source, a byte at a time',
+    plan: (p) => ({ from: p.balancer, pieces: [...bytewise(v2(p, p.denied)), Buffer.from('data')], gapMs: 2 }),
+    expect: { denied: true },
+  },
 ];
 
 function ranAs(who: string, p: ProxyPeers): string {
@@ -227,7 +339,10 @@ export async function proxyFaults(dir: string, rounds: number, noFfi = false): P
       const want = `ran ${ranAs(c.expect.ran, p)}\n`;
       const good = got.filter((g) => g.data.startsWith(want)).length;
       figures.ran += good;
-      if (good !== rounds) violations.push(`${c.name}: ${rounds - good} of ${rounds} not served as ${want.trim()} (${JSON.stringify(got.find((g) => !g.data.startsWith(want)))})`);
+      if (good !== rounds)
+        violations.push(
+          `${c.name}: ${rounds - good} of ${rounds} not served as ${want.trim()} (${JSON.stringify(got.find((g) => !g.data.startsWith(want)))})`,
+        );
     } else {
       const ran = got.filter((g) => g.data.length > 0);
       if (ran.length) violations.push(`${c.name}: ${ran.length} of ${rounds} reached the program (${JSON.stringify(ran[0].data)})`);
@@ -243,7 +358,10 @@ export async function proxyFaults(dir: string, rounds: number, noFfi = false): P
         for (let i = 0; i < 50 && count() < rounds; i++) await sleep(100);
         const matching = lines().filter((l) => re.test(l)).length;
         figures.dropped += count();
-        if (matching !== rounds) violations.push(`${c.name}: ${matching} of ${rounds} dropped with ${re} (${lines().filter((l) => /dropping/.test(l))[0] ?? 'no drop line'})`);
+        if (matching !== rounds)
+          violations.push(
+            `${c.name}: ${matching} of ${rounds} dropped with ${re} (${lines().filter((l) => /dropping/.test(l))[0] ?? 'no drop line'})`,
+          );
       }
       const held = got.filter((g) => g.ending === 'held').length;
       if (held) violations.push(`${c.name}: ${held} connections never closed by the server`);
@@ -285,11 +403,17 @@ export function mangledHeader(p: ProxyPeers, r: () => number): Buffer {
     const what = int(r, 6);
     if (what === 0 && b.length) b[int(r, b.length)] ^= 1 + int(r, 255);
     else if (what === 1) b = b.subarray(0, int(r, b.length + 1));
-    else if (what === 2) b = Buffer.concat([b.subarray(0, int(r, b.length + 1)), Buffer.from(Array.from({ length: int(r, 40) }, () => int(r, 256)))]);
-    else if (what === 3 && b.length >= 16 && b[0] === 0x0d) b.writeUInt16BE(pick(r, [0, 1, 11, 12, 35, 36, 37, 4080, 4081, 65535, int(r, 65536)]), 14);
+    else if (what === 2)
+      b = Buffer.concat([b.subarray(0, int(r, b.length + 1)), Buffer.from(Array.from({ length: int(r, 40) }, () => int(r, 256)))]);
+    else if (what === 3 && b.length >= 16 && b[0] === 0x0d)
+      b.writeUInt16BE(pick(r, [0, 1, 11, 12, 35, 36, 37, 4080, 4081, 65535, int(r, 65536)]), 14);
     else if (what === 4 && b[0] === 0x50) {
       const at = int(r, b.length);
-      b = Buffer.concat([b.subarray(0, at), Buffer.from(pick(r, [' ', '0', '00', ':', '.', '\r', '\n', '\r\n', '9', 'ffff', '1.2.3.4']), 'latin1'), b.subarray(at)]);
+      b = Buffer.concat([
+        b.subarray(0, at),
+        Buffer.from(pick(r, [' ', '0', '00', ':', '.', '\r', '\n', '\r\n', '9', 'ffff', '1.2.3.4']), 'latin1'),
+        b.subarray(at),
+      ]);
     }
     // otherwise (5, or a change that does not apply to this version) the header is left as it is
   }
@@ -379,7 +503,8 @@ export async function fuzzProxy(dir: string, iterations: number, r: () => number
     const pieces = ends.map((end, k) => all.subarray(k === 0 ? 0 : ends[k - 1], end)).filter((x) => x.length);
     const want = predicted(all, p);
     const got = await send(server.port, { from: p.balancer, pieces, gapMs: int(r, 3) });
-    const show = () => `${all.toString('hex')} in ${pieces.length} pieces: expected ${JSON.stringify(want, (_, v) => (v instanceof Set ? [...v] : v))}, got ${JSON.stringify(got)}`;
+    const show = () =>
+      `${all.toString('hex')} in ${pieces.length} pieces: expected ${JSON.stringify(want, (_, v) => (v instanceof Set ? [...v] : v))}, got ${JSON.stringify(got)}`;
     if ('ran' in want) {
       figures.served++;
       if (got.data !== `ran ${want.ran}\n${want.rest}`) violations.push(`not served as predicted: ${show()}`);

@@ -49,7 +49,18 @@ function report(name: string, r: FaultResult | { figures: Record<string, number>
     .join(', ');
 }
 
-const SOAK_HEAD = ['connections at clients', 'impl', 'served', 'conn/s', 'RSS MB idle / max / after', 'fds idle / max / after', 'threads idle / max', 'children max / after', 'zombies max / after', 'log pid / end / unpaired'];
+const SOAK_HEAD = [
+  'connections at clients',
+  'impl',
+  'served',
+  'conn/s',
+  'RSS MB idle / max / after',
+  'fds idle / max / after',
+  'threads idle / max',
+  'children max / after',
+  'zombies max / after',
+  'log pid / end / unpaired',
+];
 
 /** A soak's row of figures; a client not served, a line unpaired, a child or zombie left counts as a violation. */
 function soakRow(label: string, impl: string, r: SoakResult): Array<string | number> {
@@ -70,12 +81,22 @@ function soakRow(label: string, impl: string, r: SoakResult): Array<string | num
 }
 
 async function soaks(): Promise<void> {
-  const runs: Array<[number, number]> = quick ? [[2000, 10]] : [[100_000, 10], [100_000, 35], [20_000, 200]];
+  const runs: Array<[number, number]> = quick
+    ? [[2000, 10]]
+    : [
+        [100_000, 10],
+        [100_000, 35],
+        [20_000, 200],
+      ];
   console.log('## Soak\n');
   const rows: Array<Array<string | number>> = [];
   for (const [n, k] of runs) {
     const results: Array<[string, SoakResult]> = [];
-    for (const [impl, file] of [['C', C], ['ours', OURS]] as const) if (file) results.push([impl, await soak(file, { connections: n, clients: k })]);
+    for (const [impl, file] of [
+      ['C', C],
+      ['ours', OURS],
+    ] as const)
+      if (file) results.push([impl, await soak(file, { connections: n, clients: k })]);
     for (const [impl, r] of results) rows.push(soakRow(`${n} at ${k}`, impl, r));
   }
   table(SOAK_HEAD, rows);
@@ -84,7 +105,10 @@ async function soaks(): Promise<void> {
 async function faults(dir: string): Promise<void> {
   console.log('## Faults\n');
   const rows: string[][] = [];
-  const impls = [['C', C], ['ours', OURS]].filter((x): x is [string, string] => x[1] !== null);
+  const impls = [
+    ['C', C],
+    ['ours', OURS],
+  ].filter((x): x is [string, string] => x[1] !== null);
   const rules = join(dir, 'plain.cdb');
   spawnSync(join(BIN, 'tcprules'), [rules, `${rules}.tmp`], { input: '127.0.0.1:allow\n' });
   for (const [impl, file] of impls) {
@@ -92,9 +116,17 @@ async function faults(dir: string): Promise<void> {
     rows.push(['clients that never read', impl, report(`nonReaders ${impl}`, await nonReaders(file, size(100, 10)))]);
     rows.push(['programs SIGKILLed', impl, report(`killed ${impl}`, await killedChildren(file, size(300, 20)))]);
     rows.push(['missing and non-executable programs', impl, report(`badPrograms ${impl}`, await badPrograms(file, size(500, 20), dir))]);
-    rows.push([`descriptors short, bursts of ${size(300, 100)}`, impl, report(`descriptors ${impl}`, await descriptorsShort(file, size(300, 100), rules))]);
+    rows.push([
+      `descriptors short, bursts of ${size(300, 100)}`,
+      impl,
+      report(`descriptors ${impl}`, await descriptorsShort(file, size(300, 100), rules)),
+    ]);
     const versions = size(3000, 60);
-    rows.push([`rules file replaced ${versions} times`, impl, report(`rules ${impl}`, await rulesUnderLoad(file, versions, dir, seeded(seed)))]);
+    rows.push([
+      `rules file replaced ${versions} times`,
+      impl,
+      report(`rules ${impl}`, await rulesUnderLoad(file, versions, dir, seeded(seed))),
+    ]);
   }
   table(['fault', 'impl', 'figures'], rows);
 }
@@ -107,19 +139,44 @@ async function tls(dir: string): Promise<void> {
   const rows: string[][] = [];
   for (const impl of impls) {
     const n = size(200, 20);
-    rows.push([`${n} clients send garbage instead of a ClientHello`, impl.name, report(`tls garbage ${impl.name}`, await tlsGarbage(impl, n, seeded(seed)))]);
-    rows.push([`${n} silent after connecting, ${n} after a ClientHello (-T 1)`, impl.name, report(`tls half-open ${impl.name}`, await tlsHalfOpen(impl, n))]);
+    rows.push([
+      `${n} clients send garbage instead of a ClientHello`,
+      impl.name,
+      report(`tls garbage ${impl.name}`, await tlsGarbage(impl, n, seeded(seed))),
+    ]);
+    rows.push([
+      `${n} silent after connecting, ${n} after a ClientHello (-T 1)`,
+      impl.name,
+      report(`tls half-open ${impl.name}`, await tlsHalfOpen(impl, n)),
+    ]);
     rows.push([`${n} reset mid-handshake, ${n} mid-session`, impl.name, report(`tls resets ${impl.name}`, await tlsResets(impl, n))]);
     const stalled = size(40, 10);
     const seconds = size(60, 4);
-    rows.push([`${stalled} never read endless output (${seconds} s), ${stalled} served meanwhile`, impl.name, report(`tls slow readers ${impl.name}`, await tlsSlowReaders(impl, stalled, seconds))]);
-    rows.push([`${n} send close_notify at once, the program writes 200 kB after it`, impl.name, report(`tls close_notify ${impl.name}`, await tlsEarlyCloseNotify(impl, n))]);
+    rows.push([
+      `${stalled} never read endless output (${seconds} s), ${stalled} served meanwhile`,
+      impl.name,
+      report(`tls slow readers ${impl.name}`, await tlsSlowReaders(impl, stalled, seconds)),
+    ]);
+    rows.push([
+      `${n} send close_notify at once, the program writes 200 kB after it`,
+      impl.name,
+      report(`tls close_notify ${impl.name}`, await tlsEarlyCloseNotify(impl, n)),
+    ]);
   }
   const rounds = size(10, 1);
-  rows.push([`-C 1: each fault ${rounds} times from one address, then an ordinary client from it`, 'ours', report('tls limits', await tlsLimitsAfterFaults(ours, rounds))]);
+  rows.push([
+    `-C 1: each fault ${rounds} times from one address, then an ordinary client from it`,
+    'ours',
+    report('tls limits', await tlsLimitsAfterFaults(ours, rounds)),
+  ]);
   table(['fault', 'impl', 'figures'], rows);
   const soakRows: Array<Array<string | number>> = [];
-  for (const [n, k] of quick ? [[300, 10]] : [[5000, 10], [5000, 35]]) {
+  for (const [n, k] of quick
+    ? [[300, 10]]
+    : [
+        [5000, 10],
+        [5000, 35],
+      ]) {
     for (const impl of impls) soakRows.push(soakRow(`${n} at ${k}`, impl.name, await tlsSoak(impl, n, k)));
   }
   console.log('Soak over TLS (RSS: the server process; C forks a TLS process per connection, counted among its children)\n');
@@ -129,11 +186,22 @@ async function tls(dir: string): Promise<void> {
 async function proxy(dir: string): Promise<void> {
   console.log(`## PROXY protocol (tcpserver with PROXYFROM, ours only; fuzzer seed ${seed})\n`);
   const rows: string[][] = [];
-  for (const [mode, noFfi] of [['FFI', false], ['no FFI', true]] as const) {
+  for (const [mode, noFfi] of [
+    ['FFI', false],
+    ['no FFI', true],
+  ] as const) {
     const rounds = size(20, 3);
-    rows.push([`${rounds} of each of the fault cases at once`, mode, report(`proxy faults ${mode}`, await proxyFaults(dir, rounds, noFfi))]);
+    rows.push([
+      `${rounds} of each of the fault cases at once`,
+      mode,
+      report(`proxy faults ${mode}`, await proxyFaults(dir, rounds, noFfi)),
+    ]);
     const headers = size(20_000, 400);
-    rows.push([`${headers} mangled headers, judged by the parser`, mode, report(`proxy fuzz ${mode}`, await fuzzProxy(dir, headers, seeded(seed), noFfi))]);
+    rows.push([
+      `${headers} mangled headers, judged by the parser`,
+      mode,
+      report(`proxy fuzz ${mode}`, await fuzzProxy(dir, headers, seeded(seed), noFfi)),
+    ]);
   }
   table(['run', 'reading', 'figures'], rows);
 }
@@ -146,7 +214,11 @@ async function signals(): Promise<void> {
     const fatesNow = await fates(how);
     const differ = fatesNow.filter((r) => r.c !== r.mine && !deliberate(name, r.n));
     violations += differ.length;
-    const ending = (pick: 'c' | 'mine') => fatesNow.filter((r) => r[pick] !== 'lives').map((r) => `${r.sig.slice(3)}: ${r[pick]}`).join(', ');
+    const ending = (pick: 'c' | 'mine') =>
+      fatesNow
+        .filter((r) => r[pick] !== 'lives')
+        .map((r) => `${r.sig.slice(3)}: ${r[pick]}`)
+        .join(', ');
     rows.push([name, ending('c'), ending('mine'), differ.map((r) => r.sig).join(' ') || 'none']);
   }
   table(['started', 'C: signals that end or stop it', 'ours', 'differences (not deliberate)'], rows);
@@ -165,7 +237,7 @@ async function fuzzers(dir: string): Promise<void> {
   } finally {
     await dns.close();
   }
-  rows.push(['every program\'s arguments', report('arguments', fuzzArguments(size(3000, 120), r))]);
+  rows.push(["every program's arguments", report('arguments', fuzzArguments(size(3000, 120), r))]);
   table(['fuzzer', 'figures'], rows);
 }
 
@@ -175,10 +247,16 @@ function hugeLine(dir: string): void {
   console.log('## tcprules, a 600 MB line\n');
   const input = Buffer.concat([Buffer.from('1.2.3.4-5:allow,X="'), Buffer.alloc(600 << 20, 'a'), Buffer.from('"\n')]);
   const rows: Array<Array<string | number>> = [];
-  for (const [impl, prog] of [['C', cBinary('tcprules')], ['ours', join(BIN, 'tcprules')]] as const) {
+  for (const [impl, prog] of [
+    ['C', cBinary('tcprules')],
+    ['ours', join(BIN, 'tcprules')],
+  ] as const) {
     if (!prog) continue;
     const t = performance.now();
-    const p = spawnSync('/usr/bin/time', ['-f', '%M', prog, join(dir, `${impl}.cdb`), join(dir, `${impl}.tmp`)], { input, maxBuffer: 1 << 30 });
+    const p = spawnSync('/usr/bin/time', ['-f', '%M', prog, join(dir, `${impl}.cdb`), join(dir, `${impl}.tmp`)], {
+      input,
+      maxBuffer: 1 << 30,
+    });
     const peak = Number(p.stderr.toString().trim().split('\n').pop());
     if (p.status !== 0) violations++;
     rows.push([impl, p.status ?? 'signal', ((performance.now() - t) / 1000).toFixed(1), (peak / 1024).toFixed(0)]);
@@ -192,7 +270,11 @@ function hugeLine(dir: string): void {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ucspi-reliability-'));
   const t0 = performance.now();
-  console.log(`# Reliability ${quick ? '(quick)' : ''}: ${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, seed ${seed}\n`);
+  console.log(
+    `# Reliability ${quick ? '(quick)' : ''}: ${new Date().toISOString()}, load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}, seed ${seed}\n`,
+  );
   try {
     if (part('soak')) await soaks();
     if (part('faults')) await faults(dir);

@@ -50,10 +50,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function soak(file: string, o: SoakOptions): Promise<SoakResult> {
   const program = o.program ?? ['echo', 'soaked'];
   const expect = o.expect ?? 'soaked\n';
-  const server = await startServer(file, ['-v', '-1', '-RHl0', '-c', String(Math.max(40, o.clients)), '-b', '256', ...(o.args ?? []), '127.0.0.1', '0', ...program], {
-    untracked: true,
-    env: o.env,
-  });
+  const server = await startServer(
+    file,
+    ['-v', '-1', '-RHl0', '-c', String(Math.max(40, o.clients)), '-b', '256', ...(o.args ?? []), '127.0.0.1', '0', ...program],
+    {
+      untracked: true,
+      env: o.env,
+    },
+  );
   const client = o.client ?? ((port: number) => exchange(port, { timeoutMs: 30_000 }).then((r) => r.data.toString('latin1')));
   const pid = server.proc.pid!;
   const sample = () => {

@@ -49,11 +49,19 @@ export async function sslImpls(dir: string): Promise<{ pki: TestPki; ours: SslIm
  * more than 2 s for some.
  */
 function startSsl(impl: SslImpl, args: string[], program: string[], timeout = 30): Promise<RunningServer> {
-  return startServer(impl.file, ['-1', '-v', '-R', '-H', '-l', 'L', '-T', String(timeout), '-b', '512', ...args, '127.0.0.1', '0', ...program], { untracked: true, env: impl.env });
+  return startServer(
+    impl.file,
+    ['-1', '-v', '-R', '-H', '-l', 'L', '-T', String(timeout), '-b', '512', ...args, '127.0.0.1', '0', ...program],
+    { untracked: true, env: impl.env },
+  );
 }
 
 /** the program: a line, then what it reads; `big` asks for output without end */
-const PROGRAM = ['sh', '-c', 'exec 2>/dev/null; echo hello; read x; case "$x" in big) exec cat /dev/zero;; *) echo "got $x"; exec cat;; esac'];
+const PROGRAM = [
+  'sh',
+  '-c',
+  'exec 2>/dev/null; echo hello; read x; case "$x" in big) exec cat /dev/zero;; *) echo "got $x"; exec cat;; esac',
+];
 
 /** A TLS client from `from` on a socket of our own (to reset it). */
 function session(port: number, from?: string): { raw: Socket; tls: TLSSocket } {
@@ -214,7 +222,13 @@ export async function tlsHalfOpen(impl: SslImpl, n: number): Promise<FaultResult
   const dropped = server.lines().filter((l) => DROPPED.test(l)).length;
   if (dropped !== 2 * n) violations.push(`${dropped} drop warnings for ${2 * n} half-open handshakes`);
   const timedOut = server.lines().filter((l) => /timed out|timeout/i.test(l)).length;
-  const figures: Record<string, number | string> = { silent: n, helloThenSilent: n, dropped, timedOutLines: timedOut, secondsToEndAll: seconds.toFixed(1) };
+  const figures: Record<string, number | string> = {
+    silent: n,
+    helloThenSilent: n,
+    dropped,
+    timedOutLines: timedOut,
+    secondsToEndAll: seconds.toFixed(1),
+  };
   await settle(server, violations, figures);
   return { figures, violations };
 }
@@ -289,7 +303,8 @@ export async function tlsSlowReaders(impl: SslImpl, n: number, seconds: number):
   const half = Math.floor(samples.length / 2);
   const firstPeak = Math.max(...samples.slice(0, half));
   const lastPeak = Math.max(...samples.slice(half));
-  if (lastPeak - firstPeak > 16 * 1024) violations.push(`memory still growing: ${firstPeak} kB peak in the first half, ${lastPeak} kB in the second`);
+  if (lastPeak - firstPeak > 16 * 1024)
+    violations.push(`memory still growing: ${firstPeak} kB peak in the first half, ${lastPeak} kB in the second`);
   if (served < n) violations.push(`${n - served} of ${n} ordinary clients not served while others stalled`);
   for (const s of stalled) s.raw.destroy();
   const figures: Record<string, number | string> = {
@@ -313,24 +328,29 @@ export async function tlsEarlyCloseNotify(impl: SslImpl, n: number): Promise<Fau
   const bytes = 200_000;
   const server = await startSsl(impl, ['-c', String(n + 10)], ['sh', '-c', `exec 2>/dev/null; sleep 0.2; head -c ${bytes} /dev/zero`]);
   const got = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<number>((resolve) => {
-        const { tls } = session(server.port);
-        let length = 0;
-        const timer = setTimeout(() => (tls.destroy(), resolve(-1)), 30_000);
-        tls.on('secureConnect', () => tls.end());
-        tls.on('data', (d: Buffer) => (length += d.length));
-        tls.on('close', () => {
-          clearTimeout(timer);
-          resolve(length);
-        });
-      }),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<number>((resolve) => {
+          const { tls } = session(server.port);
+          let length = 0;
+          const timer = setTimeout(() => (tls.destroy(), resolve(-1)), 30_000);
+          tls.on('secureConnect', () => tls.end());
+          tls.on('data', (d: Buffer) => (length += d.length));
+          tls.on('close', () => {
+            clearTimeout(timer);
+            resolve(length);
+          });
+        }),
     ),
   );
   const whole = got.filter((g) => g === bytes).length;
   const hung = got.filter((g) => g < 0).length;
   if (hung) violations.push(`${hung} connections never ended`);
-  if (whole !== n) violations.push(`${n - whole} of ${n} clients did not get the program's ${bytes} bytes after their close_notify (${[...new Set(got)].join(', ')})`);
+  if (whole !== n)
+    violations.push(
+      `${n - whole} of ${n} clients did not get the program's ${bytes} bytes after their close_notify (${[...new Set(got)].join(', ')})`,
+    );
   const figures: Record<string, number | string> = { clients: n, gotAll: whole };
   const pid = server.proc.pid!;
   for (let i = 0; i < 100 && childrenOf(pid).length > 0; i++) await sleep(100);
@@ -392,10 +412,14 @@ export async function tlsLimitsAfterFaults(impl: SslImpl, rounds: number): Promi
     for (const [name, fault] of Object.entries(faults)) {
       await fault();
       // the faulted connection has ended, as the log says
-      await server.waitForLines(/ end \d+ status /, ++ends, 30_000).catch(() => violations.push(`${name}: the faulted connection never ended`));
+      await server
+        .waitForLines(/ end \d+ status /, ++ends, 30_000)
+        .catch(() => violations.push(`${name}: the faulted connection never ended`));
       if (await tlsServes(server.port, from)) figures[name] = ((figures[name] as number) ?? 0) + 1;
       else violations.push(`${name}: the next client from the same address was refused (round ${round})`);
-      await server.waitForLines(/ end \d+ status /, ++ends, 30_000).catch(() => violations.push(`${name}: the ordinary connection after it never ended`));
+      await server
+        .waitForLines(/ end \d+ status /, ++ends, 30_000)
+        .catch(() => violations.push(`${name}: the ordinary connection after it never ended`));
     }
   }
   const refused = server.lines().filter((l) => / deny \d+ .*MAXCONNIP/.test(l)).length;

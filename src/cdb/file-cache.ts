@@ -47,9 +47,15 @@ interface KnownFile {
 const NOTHING_TO_CLOSE = (): void => {};
 
 function inMemory(bytes: Buffer, stats: Stats): KnownFile {
-  const reader = Object.assign(new CdbReader(new BufferSource(bytes), scanKeyStarts(bytes.length, (p, n) => bytes.subarray(p, p + n))), {
-    close: NOTHING_TO_CLOSE,
-  });
+  const reader = Object.assign(
+    new CdbReader(
+      new BufferSource(bytes),
+      scanKeyStarts(bytes.length, (p, n) => bytes.subarray(p, p + n)),
+    ),
+    {
+      close: NOTHING_TO_CLOSE,
+    },
+  );
   return { stats, reader: () => reader, forget: NOTHING_TO_CLOSE };
 }
 

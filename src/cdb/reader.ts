@@ -51,7 +51,8 @@ export class FdSource implements ByteSource {
     this.size = fstatSync(fd).size;
   }
   preload(limit: number): void {
-    if (this.whole === null && this.size > 0 && this.size <= limit) this.whole = this.readFully(0, this.size, Buffer.allocUnsafe(this.size));
+    if (this.whole === null && this.size > 0 && this.size <= limit)
+      this.whole = this.readFully(0, this.size, Buffer.allocUnsafe(this.size));
   }
   read(position: number, length: number): Buffer {
     this.preload(WHOLE_FILE_LIMIT);
@@ -173,7 +174,7 @@ export class CdbReader {
     if (hslots === 0) return; // most probes of a rules lookup end here
     const hpos = this.header!.readUInt32LE(pair);
     const tableEnd = (hpos + hslots * 8) % 0x100000000; // uint32 arithmetic, as in cdb.c
-    let kpos = (hpos + (((h >>> 8) % hslots) * 8) % 0x100000000) % 0x100000000;
+    let kpos = (hpos + ((((h >>> 8) % hslots) * 8) % 0x100000000)) % 0x100000000;
     // cdb.c probes up to hslots slots. A walk longer than the file has slot positions (of the two
     // alignments a probe can have: the start's and hpos's) only revisits slots already read and so
     // cannot change the answer; stopping there keeps a corrupt slot count of 2^32 from costing 2^32

@@ -10,7 +10,11 @@ export function refusalProgram(remoteIp: string, message: string, timeout: bigin
   return {
     start: (pid) =>
       startInProcess(pid, (out) => {
-        const session = new RefusalSession(message, { write: (text) => out.write(text), end: () => out.exit(0), expire: () => out.hangUp(0) });
+        const session = new RefusalSession(message, {
+          write: (text) => out.write(text),
+          end: () => out.exit(0),
+          expire: () => out.hangUp(0),
+        });
         session.start(remoteIp, pid, timeout);
         return { input: (chunk) => session.input(chunk), inputEnded: () => session.inputEnded() };
       }),

@@ -68,7 +68,7 @@ export function executableOnPath(file: string, pathVar: string | undefined): str
       accessSync(path, constants.X_OK);
       return path;
     } catch {
-      continue;
+      // not there, or not executable: the next element
     }
   }
   return null;

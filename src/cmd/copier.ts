@@ -14,9 +14,7 @@ export function main(): void {
   const [input, output] = copierDirections(mode, Number(pidText));
   const programIn = new Socket({ fd: PROGRAM_IN_FD, readable: false, writable: true });
   const programOut = new Socket({ fd: PROGRAM_OUT_FD, readable: true, writable: false });
-  runCopier({ clientIn: process.stdin, programIn, programOut, clientOut: process.stdout }, input, output, () =>
-    process.exit(0),
-  );
+  runCopier({ clientIn: process.stdin, programIn, programOut, clientOut: process.stdout }, input, output, () => process.exit(0));
 }
 
 if (require.main === module) main();

@@ -32,10 +32,16 @@ export function main(): void {
     const stop = (): void => {
       process.stdin.pause();
     };
-    copy(process.stdin, toServer, (c) => {
-      const out = Buffer.allocUnsafe(maxOutput(c.length));
-      return out.subarray(0, addcr.push(c, out));
-    }, stop, stop);
+    copy(
+      process.stdin,
+      toServer,
+      (c) => {
+        const out = Buffer.allocUnsafe(maxOutput(c.length));
+        return out.subarray(0, addcr.push(c, out));
+      },
+      stop,
+      stop,
+    );
   }
 }
 

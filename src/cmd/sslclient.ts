@@ -45,7 +45,11 @@ export async function main(): Promise<void> {
   const socket = await connectToHost(diag, o, host, port);
   const ends = connectionEnds(diag, socket);
   if (o.proxyHeader !== null) await sendProxyHeader(diag, socket, o.proxyHeader, ends);
-  const env = await describeConnection(diag, ends, o, { proto4: 'SSL', proto6: 'SSL6', prefixes: o.tcpEnvironment ? ['SSL', 'TCP'] : ['SSL'] });
+  const env = await describeConnection(diag, ends, o, {
+    proto4: 'SSL',
+    proto6: 'SSL6',
+    prefixes: o.tcpEnvironment ? ['SSL', 'TCP'] : ['SSL'],
+  });
 
   const made = makeContext({
     certFile: o.certFile,

@@ -54,7 +54,14 @@ export function runCopier(
   const inputFailed = inputWriteFailure === 'finish' ? finish : () => ends.clientIn.resume();
   const copying = (): boolean => !finished;
   // close the program's input once what was read has been written: it sees end of file
-  pipeDirection(ends.clientIn, ends.programIn, input, inputFailed, () => ends.programIn.destroy(), inputOutlivesOutput ? () => true : copying);
+  pipeDirection(
+    ends.clientIn,
+    ends.programIn,
+    input,
+    inputFailed,
+    () => ends.programIn.destroy(),
+    inputOutlivesOutput ? () => true : copying,
+  );
   pipeDirection(ends.programOut, ends.clientOut, output, finish, finish, copying, true);
 }
 

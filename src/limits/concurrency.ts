@@ -45,7 +45,10 @@ function decrement(m: Map<string, number>, key: string): void {
 
 class Held implements Admission {
   private table: ConcurrencyTable | null;
-  constructor(table: ConcurrencyTable, readonly keys: LimitKeys) {
+  constructor(
+    table: ConcurrencyTable,
+    readonly keys: LimitKeys,
+  ) {
     this.table = table;
   }
   release(): void {

@@ -34,7 +34,11 @@ function addressBytes(text: string): Buffer | null {
  * The header to send first on the connection, or what is wrong with the variables it would be made
  * from (`TCPLOCALPORT=x is not a port`).
  */
-export function headerToSend(version: HeaderVersion, env: (name: string) => string | undefined, own: OwnEnds): Buffer | { readonly problem: string } {
+export function headerToSend(
+  version: HeaderVersion,
+  env: (name: string) => string | undefined,
+  own: OwnEnds,
+): Buffer | { readonly problem: string } {
   let source: ProxyEndpoint;
   let destination: ProxyEndpoint;
   if (env('TCPREMOTEIP') === undefined) {

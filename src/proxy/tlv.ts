@@ -81,10 +81,18 @@ export function parseTlvs(block: Buffer): { tlvs: ProxyTlvs; crcAt: number | nul
   let crcAt: number | null = null;
   for (const [type, value, at] of all) {
     switch (type) {
-      case PP2_TYPE_ALPN: tlvs.alpn = value; break;
-      case PP2_TYPE_AUTHORITY: tlvs.authority = value; break;
-      case PP2_TYPE_UNIQUE_ID: tlvs.uniqueId = value; break;
-      case PP2_TYPE_NETNS: tlvs.netns = value; break;
+      case PP2_TYPE_ALPN:
+        tlvs.alpn = value;
+        break;
+      case PP2_TYPE_AUTHORITY:
+        tlvs.authority = value;
+        break;
+      case PP2_TYPE_UNIQUE_ID:
+        tlvs.uniqueId = value;
+        break;
+      case PP2_TYPE_NETNS:
+        tlvs.netns = value;
+        break;
       case PP2_TYPE_CRC32C:
         if (value.length !== 4) return BAD_TLV;
         crcAt = at;

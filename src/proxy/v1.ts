@@ -27,7 +27,11 @@ const FIELD: Record<Field, { min: number; begins: (text: string) => boolean }> =
     begins: (t) => {
       const parts = t.split('.');
       const last = parts.pop() as string;
-      return parts.length <= 3 && parts.every((p) => DECIMAL_BYTE.test(p) && Number(p) <= 255) && (last === '' || (DECIMAL_BYTE.test(last) && Number(last) <= 255));
+      return (
+        parts.length <= 3 &&
+        parts.every((p) => DECIMAL_BYTE.test(p) && Number(p) <= 255) &&
+        (last === '' || (DECIMAL_BYTE.test(last) && Number(last) <= 255))
+      );
     },
   },
   ip6: { min: 2, begins: (t) => t.length <= 45 && /^[0-9a-fA-F:.]*$/.test(t) },
@@ -77,7 +81,7 @@ function parseFields(p: Protocol, text: string): { source: ProxyEndpoint; destin
   const parts = text.split(' ');
   if (parts.length !== 4) return BAD_LINE;
   const values = parts.map((part, i) => parseField(p.fields[i], part));
-  const bad = values.findIndex((v) => v === null);
+  const bad = values.indexOf(null);
   if (bad >= 0) return fieldError(p.fields[bad]);
   const [src, dst, sport, dport] = values as [Buffer, Buffer, number, number];
   return { source: { ip: src, port: sport }, destination: { ip: dst, port: dport } };

@@ -33,10 +33,13 @@ export async function decideClient(options: readonly ParsedOption[], env: Enviro
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     if (ms === 0) return;
-    timer = setTimeout(() => {
-      lookupsTimedOut = true;
-      resolve();
-    }, Math.min(ms, 0x7fffffff));
+    timer = setTimeout(
+      () => {
+        lookupsTimedOut = true;
+        resolve();
+      },
+      Math.min(ms, 0x7fffffff),
+    );
   });
 
   const lookupsDone = (async (): Promise<void> => {

@@ -57,7 +57,14 @@ export function encodeRulesLine(bytes: Uint8Array, start: number, end: number, w
     out[o++] = D;
     out[o++] = 0;
     x += 4;
-  } else if (left >= 5 && bytes[x] === 0x61 && bytes[x + 1] === 0x6c && bytes[x + 2] === 0x6c && bytes[x + 3] === 0x6f && bytes[x + 4] === 0x77) {
+  } else if (
+    left >= 5 &&
+    bytes[x] === 0x61 &&
+    bytes[x + 1] === 0x6c &&
+    bytes[x + 2] === 0x6c &&
+    bytes[x + 3] === 0x6f &&
+    bytes[x + 4] === 0x77
+  ) {
     // "allow"
     x += 5;
   } else {

@@ -303,7 +303,7 @@ class ChildProcessLauncher implements Launcher {
       child.once('spawn', () => resolve(child));
       child.once('exit', (code, signal) => {
         if (child.pid === undefined) return;
-        this.onExit(child.pid, signal ? SIGNALS[signal] ?? 0 : (code ?? 0) << 8);
+        this.onExit(child.pid, signal ? (SIGNALS[signal] ?? 0) : (code ?? 0) << 8);
       });
     });
   }

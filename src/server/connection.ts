@@ -64,17 +64,21 @@ export function acceptedConnection(client: AcceptedClient, fd: number, addresses
   return new AcceptedConnection(client, fd, addresses);
 }
 
-// its address fields, as ConnectionAddresses has them
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-interface AcceptedConnection extends ConnectionAddresses {}
-
 /**
  * A class, not an object literal: `socket` is a getter, and a getter in a literal is a new closure
  * per connection, for which V8 makes each connection a map of its own (long-lived garbage that
  * cost 10 µs per connection in major GCs, bench/RESULTS.md). Here it is on the prototype.
  */
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 class AcceptedConnection implements Connection {
+  proto6: boolean;
+  tcp6Vars: boolean;
+  localIp: string;
+  localIp6: string;
+  localPort: number;
+  remoteIp: string;
+  remoteIp6: string;
+  remotePort: number;
+  interfaceName: string | null;
   proxied = false;
   localHost: string | null = null;
   remoteHost: string | null = null;
@@ -92,7 +96,15 @@ class AcceptedConnection implements Connection {
     readonly fd: number,
     addresses: ConnectionAddresses,
   ) {
-    Object.assign(this, addresses);
+    this.proto6 = addresses.proto6;
+    this.tcp6Vars = addresses.tcp6Vars;
+    this.localIp = addresses.localIp;
+    this.localIp6 = addresses.localIp6;
+    this.localPort = addresses.localPort;
+    this.remoteIp = addresses.remoteIp;
+    this.remoteIp6 = addresses.remoteIp6;
+    this.remotePort = addresses.remotePort;
+    this.interfaceName = addresses.interfaceName;
   }
 
   get socket(): Socket {

@@ -1,13 +1,6 @@
 // The limits step of the connection path (after rules, whose variables override tcpserver's
 // environment), and what tcpserver needs to set it up: the defaults from its environment and -C.
-import {
-  Admission,
-  ConnectionLimits,
-  LimitSettings,
-  limitsAnything,
-  settingsFromEnvironment,
-  withRuleVariables,
-} from '../limits';
+import { Admission, ConnectionLimits, LimitSettings, limitsAnything, settingsFromEnvironment, withRuleVariables } from '../limits';
 import type { Socket } from 'node:net';
 import type { Step } from './connection';
 import type { ServerOptions } from './options';

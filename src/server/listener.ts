@@ -93,13 +93,7 @@ export async function openListener(
  * Serve a socket that is already listening (made here, or inherited); its queue is sized to
  * `backlog`. `ipv6`: an IPv6 socket.
  */
-export async function adoptListener(
-  lib: Libc,
-  fd: number,
-  backlog: number,
-  onConnection: OnConnection,
-  ipv6: boolean,
-): Promise<Listener> {
+export async function adoptListener(lib: Libc, fd: number, backlog: number, onConnection: OnConnection, ipv6: boolean): Promise<Listener> {
   const server = createServer({ pauseOnConnect: true });
   try {
     await listening(server, { fd });

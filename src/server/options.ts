@@ -100,25 +100,63 @@ export function defaultServerOptions(): ServerOptions {
 export function applyServerLetter(o: ServerOptions, letter: string, arg = ''): boolean {
   const num = (s: string) => scanNumber(s, 64);
   switch (letter) {
-    case 'b': o.backlog = num(arg); break;
-    case 'c': o.limit = num(arg); break;
-    case 'X': o.rulesMissingOk = true; break;
-    case 'x': o.rulesFile = arg; break;
-    case 'B': o.banner = arg; break;
-    case 'd': o.noDelay = false; break;
-    case 'D': o.noDelay = true; break;
-    case 'v': o.verbosity = 2; break;
-    case 'q': o.verbosity = 0; break;
-    case 'Q': o.verbosity = 1; break;
-    case 'P': o.paranoid = false; break;
-    case 'p': o.paranoid = true; break;
-    case 'o': o.keepIpOptions = true; break;
-    case 'O': o.keepIpOptions = false; break;
-    case 'H': o.remoteHostLookup = false; break;
-    case 'h': o.remoteHostLookup = true; break;
-    case 'R': o.remoteInfoLookup = false; break;
-    case 'r': o.remoteInfoLookup = true; break;
-    case 't': o.timeout = num(arg); break;
+    case 'b':
+      o.backlog = num(arg);
+      break;
+    case 'c':
+      o.limit = num(arg);
+      break;
+    case 'X':
+      o.rulesMissingOk = true;
+      break;
+    case 'x':
+      o.rulesFile = arg;
+      break;
+    case 'B':
+      o.banner = arg;
+      break;
+    case 'd':
+      o.noDelay = false;
+      break;
+    case 'D':
+      o.noDelay = true;
+      break;
+    case 'v':
+      o.verbosity = 2;
+      break;
+    case 'q':
+      o.verbosity = 0;
+      break;
+    case 'Q':
+      o.verbosity = 1;
+      break;
+    case 'P':
+      o.paranoid = false;
+      break;
+    case 'p':
+      o.paranoid = true;
+      break;
+    case 'o':
+      o.keepIpOptions = true;
+      break;
+    case 'O':
+      o.keepIpOptions = false;
+      break;
+    case 'H':
+      o.remoteHostLookup = false;
+      break;
+    case 'h':
+      o.remoteHostLookup = true;
+      break;
+    case 'R':
+      o.remoteInfoLookup = false;
+      break;
+    case 'r':
+      o.remoteInfoLookup = true;
+      break;
+    case 't':
+      o.timeout = num(arg);
+      break;
     case 'U': {
       // 0.88 reads $UID/$GID when -U is parsed: later -u/-g override it, earlier ones do not
       const uid = rawEnv('UID');
@@ -127,15 +165,32 @@ export function applyServerLetter(o: ServerOptions, letter: string, arg = ''): b
       if (gid !== undefined) o.gid = num(gid);
       break;
     }
-    case 'u': o.uid = num(arg); break;
-    case 'g': o.gid = num(arg); break;
-    case '1': o.printPort = true; break;
-    case 'l': o.localName = arg; break;
-    case '4': o.ipv4Only = true; break;
-    case '6': o.ipv6Form = true; break;
-    case 'I': o.interfaceName = arg; break;
-    case 'C': o.perIpLimit = parsePerIpLimit(arg); break;
-    default: return false;
+    case 'u':
+      o.uid = num(arg);
+      break;
+    case 'g':
+      o.gid = num(arg);
+      break;
+    case '1':
+      o.printPort = true;
+      break;
+    case 'l':
+      o.localName = arg;
+      break;
+    case '4':
+      o.ipv4Only = true;
+      break;
+    case '6':
+      o.ipv6Form = true;
+      break;
+    case 'I':
+      o.interfaceName = arg;
+      break;
+    case 'C':
+      o.perIpLimit = parsePerIpLimit(arg);
+      break;
+    default:
+      return false;
   }
   return true;
 }
@@ -146,10 +201,18 @@ export function parseServerArgs(args: readonly string[]): ServerArgs {
   for (const { letter, arg = '' } of parsed) {
     if (applyServerLetter(o, letter, arg)) continue;
     switch (letter) {
-      case 's': o.tls = true; break;
-      case 'S': o.tls = false; break;
-      case 'n': o.certFile = arg; break;
-      case '0': o.listenOnStdin = true; break;
+      case 's':
+        o.tls = true;
+        break;
+      case 'S':
+        o.tls = false;
+        break;
+      case 'n':
+        o.certFile = arg;
+        break;
+      case '0':
+        o.listenOnStdin = true;
+        break;
     }
   }
   return { options: o, operands, problem };

@@ -154,8 +154,7 @@ export async function runServer(cmd: ServerCommand): Promise<void> {
   // the server is made once listening (and TLS) is set up, in the same turn of the event loop
   let server: ConnectionServer | undefined;
   const accept = (client: AcceptedClient) => server?.accept(client);
-  const listen = (a: ListenAddress) =>
-    openListener(a.ip, a.text, port, options.backlog, accept, { v6only: a.v6only, scopeId });
+  const listen = (a: ListenAddress) => openListener(a.ip, a.text, port, options.backlog, accept, { v6only: a.v6only, scopeId });
   const listenFailed = (err: unknown): never => {
     const e = err as ListenError;
     if (e.step === 'socket') diag.fatalSys('unable to create socket', e.error);
@@ -182,11 +181,23 @@ export async function runServer(cmd: ServerCommand): Promise<void> {
     }
   }
   const secure = cmd.secure?.(environ);
-  const running = new ConnectionServer({ options, program, environ, launcher, log, limits, proxy: proxy ?? undefined, programSteps, ...secure });
+  const running = new ConnectionServer({
+    options,
+    program,
+    environ,
+    launcher,
+    log,
+    limits,
+    proxy: proxy ?? undefined,
+    programSteps,
+    ...secure,
+  });
   server = running;
   if (statusPath !== null) {
     const report = () => statusReport({ running: () => running.running(), limit: options.limit, limits });
-    const status = await openStatusSocket(statusPath, report).catch((err) => diag.fatalSys(`unable to bind status socket ${statusPath}`, err));
+    const status = await openStatusSocket(statusPath, report).catch((err) =>
+      diag.fatalSys(`unable to bind status socket ${statusPath}`, err),
+    );
     process.on('exit', status.remove);
   }
   setIds(diag, options.uid, options.gid);

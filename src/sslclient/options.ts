@@ -70,23 +70,57 @@ export function parseSslClientArgs(args: readonly string[]): ParsedSslClientLine
     if (taken === 'usage') return { kind: 'usage' };
     if (taken) continue;
     switch (letter) {
-      case 'w': o.idleTimeout = scanNumber(arg, 32); break;
-      case 'a': o.caFile = path(arg); break;
-      case 'A': o.caDir = path(arg); break;
-      case 'c': o.certFile = path(arg); break;
-      case 'z': o.ciphers = path(arg); break;
-      case 'k': o.keyFile = path(arg); break;
-      case 'V': o.verifyDepth = scanNumber(arg, 32); break;
-      case '3': o.passwordOnFd3 = true; break;
-      case 'S': o.sslEnvironment = false; break;
-      case 's': o.sslEnvironment = true; break;
-      case 'E': o.tcpEnvironment = false; break;
-      case 'e': o.tcpEnvironment = true; break;
-      case 'N': o.checkName = false; break;
-      case 'n': o.checkName = true; break;
-      case 'x': o.verifyServer = true; break;
-      case 'X': o.verifyServer = false; break;
-      case 'y': o.ucspiTls = true; break;
+      case 'w':
+        o.idleTimeout = scanNumber(arg, 32);
+        break;
+      case 'a':
+        o.caFile = path(arg);
+        break;
+      case 'A':
+        o.caDir = path(arg);
+        break;
+      case 'c':
+        o.certFile = path(arg);
+        break;
+      case 'z':
+        o.ciphers = path(arg);
+        break;
+      case 'k':
+        o.keyFile = path(arg);
+        break;
+      case 'V':
+        o.verifyDepth = scanNumber(arg, 32);
+        break;
+      case '3':
+        o.passwordOnFd3 = true;
+        break;
+      case 'S':
+        o.sslEnvironment = false;
+        break;
+      case 's':
+        o.sslEnvironment = true;
+        break;
+      case 'E':
+        o.tcpEnvironment = false;
+        break;
+      case 'e':
+        o.tcpEnvironment = true;
+        break;
+      case 'N':
+        o.checkName = false;
+        break;
+      case 'n':
+        o.checkName = true;
+        break;
+      case 'x':
+        o.verifyServer = true;
+        break;
+      case 'X':
+        o.verifyServer = false;
+        break;
+      case 'y':
+        o.ucspiTls = true;
+        break;
       // '0' is in 0.95b's getopt string and does nothing
     }
   }

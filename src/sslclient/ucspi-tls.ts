@@ -66,7 +66,7 @@ export async function runUcspiTlsProgram(
   const served = async (): Promise<number | null> => {
     const byte = await ucspiTlsRequest(control);
     // no request: the program's plaintext session is its own; sslclient ends as it ends
-    if (byte === null) return letGo(), null;
+    if (byte === null) return (letGo(), null);
     if (byte !== START_TLS && byte !== START_TLS_AND_TELL) {
       client.failed(unknownUcspiTlsRequest(byte));
       letGo();

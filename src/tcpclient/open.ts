@@ -28,7 +28,15 @@ export async function connectToHost(diag: Diagnostics, o: ConnectOptions, host: 
   }
   if (addresses.length === 0) diag.fatal(`no IP address for ${host}`);
   const outcome = await connectFirst(
-    { addresses, port, localIp: o.localIp, localPort: o.localPort, timeouts: o.connectTimeouts, ipv4Only: o.ipv4Only, scope: o.interfaceName },
+    {
+      addresses,
+      port,
+      localIp: o.localIp,
+      localPort: o.localPort,
+      timeouts: o.connectTimeouts,
+      ipv4Only: o.ipv4Only,
+      scope: o.interfaceName,
+    },
     (ip, error) => diag.say(`unable to connect to ${ip} port ${port}: ${errorText(error)}`),
   );
   if (outcome.kind === 'setup') {
@@ -64,7 +72,12 @@ export async function sendProxyHeader(diag: Diagnostics, socket: Socket, version
 }
 
 /** The program's variables for the connection (tcpclient's names unless told). */
-export function describeConnection(diag: Diagnostics, ends: ConnectionEnds, o: ConnectOptions, names?: ClientVariableNames): Promise<EnvChanges> {
+export function describeConnection(
+  diag: Diagnostics,
+  ends: ConnectionEnds,
+  o: ConnectOptions,
+  names?: ClientVariableNames,
+): Promise<EnvChanges> {
   return connectionEnvironment(
     ends,
     {

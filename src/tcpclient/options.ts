@@ -62,22 +62,54 @@ export function defaultConnectOptions(): ConnectOptions {
  */
 export function applyConnectLetter(o: ConnectOptions, letter: string, arg = ''): boolean | 'usage' {
   switch (letter) {
-    case 'd': o.delay = true; break;
-    case 'D': o.delay = false; break;
-    case 'v': o.verbosity = 2; break;
-    case 'q': o.verbosity = 0; break;
-    case 'Q': o.verbosity = 1; break;
-    case 'h': o.remoteHost = true; break;
-    case 'H': o.remoteHost = false; break;
-    case 'r': o.remoteInfo = true; break;
-    case 'R': o.remoteInfo = false; break;
-    case 'l': o.localName = arg; break;
-    case 'p': o.localPort = scanNumber(arg, 16); break;
-    case 't': o.infoTimeout = scanNumber(arg); break;
-    case 'T': o.connectTimeouts = scanConnectTimeouts(arg); break;
-    case '4': o.ipv4Only = true; break;
-    case '6': o.ipv6Form = true; break;
-    case 'I': o.interfaceName = arg; break;
+    case 'd':
+      o.delay = true;
+      break;
+    case 'D':
+      o.delay = false;
+      break;
+    case 'v':
+      o.verbosity = 2;
+      break;
+    case 'q':
+      o.verbosity = 0;
+      break;
+    case 'Q':
+      o.verbosity = 1;
+      break;
+    case 'h':
+      o.remoteHost = true;
+      break;
+    case 'H':
+      o.remoteHost = false;
+      break;
+    case 'r':
+      o.remoteInfo = true;
+      break;
+    case 'R':
+      o.remoteInfo = false;
+      break;
+    case 'l':
+      o.localName = arg;
+      break;
+    case 'p':
+      o.localPort = scanNumber(arg, 16);
+      break;
+    case 't':
+      o.infoTimeout = scanNumber(arg);
+      break;
+    case 'T':
+      o.connectTimeouts = scanConnectTimeouts(arg);
+      break;
+    case '4':
+      o.ipv4Only = true;
+      break;
+    case '6':
+      o.ipv6Form = true;
+      break;
+    case 'I':
+      o.interfaceName = arg;
+      break;
     case 'i': {
       const scanned = scanLocalIp(arg);
       if (scanned === null) return 'usage';
@@ -90,7 +122,8 @@ export function applyConnectLetter(o: ConnectOptions, letter: string, arg = ''):
       o.proxyHeader = version;
       break;
     }
-    default: return false;
+    default:
+      return false;
   }
   return true;
 }

@@ -47,7 +47,12 @@ export class SessionRefused extends Error {}
  * looks at the session as the handshake ends (a client gone right after its Finished takes its
  * certificate with it), and its problem is a SessionRefused.
  */
-export function acceptTls(socket: Socket, a: TlsAcceptance, timeoutMs: number, check?: (tls: TLSSocket) => string | null): Promise<TLSSocket> {
+export function acceptTls(
+  socket: Socket,
+  a: TlsAcceptance,
+  timeoutMs: number,
+  check?: (tls: TLSSocket) => string | null,
+): Promise<TLSSocket> {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
   const tls = serverTls(socket, a);
   releaseWhenPeerGone(tls, fd);

@@ -54,19 +54,46 @@ export function parseSslServerArgs(args: readonly string[]): SslServerArgs {
     if (letter === 'v' || letter === 'q' || letter === 'Q') o.tlsDetails = false;
     if (applyServerLetter(o, letter, arg)) continue;
     switch (letter) {
-      case 'V': o.verbosity = 2; o.tlsDetails = true; break;
-      case '3': o.passwordOnFd3 = true; break;
-      case 'E': o.tcpEnvironment = false; break;
-      case 'e': o.tcpEnvironment = true; break;
-      case 'S': o.sslEnvironment = false; break;
-      case 's': o.sslEnvironment = true; break;
-      case 'T': o.handshakeTimeout = scanNumber(arg, 64); break;
-      case 'w': o.idleTimeout = scanNumber(arg, 32); break;
-      case 'n': o.delayedTls = true; break;
-      case 'N': o.delayedTls = false; break;
-      case 'Z': o.clientCertificates = 'none'; break;
-      case 'z': o.clientCertificates = 'host'; break;
-      case 'm': o.clientCertificates = 'mail'; break;
+      case 'V':
+        o.verbosity = 2;
+        o.tlsDetails = true;
+        break;
+      case '3':
+        o.passwordOnFd3 = true;
+        break;
+      case 'E':
+        o.tcpEnvironment = false;
+        break;
+      case 'e':
+        o.tcpEnvironment = true;
+        break;
+      case 'S':
+        o.sslEnvironment = false;
+        break;
+      case 's':
+        o.sslEnvironment = true;
+        break;
+      case 'T':
+        o.handshakeTimeout = scanNumber(arg, 64);
+        break;
+      case 'w':
+        o.idleTimeout = scanNumber(arg, 32);
+        break;
+      case 'n':
+        o.delayedTls = true;
+        break;
+      case 'N':
+        o.delayedTls = false;
+        break;
+      case 'Z':
+        o.clientCertificates = 'none';
+        break;
+      case 'z':
+        o.clientCertificates = 'host';
+        break;
+      case 'm':
+        o.clientCertificates = 'mail';
+        break;
     }
   }
   return { options: o, operands, problem };

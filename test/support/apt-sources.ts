@@ -20,7 +20,7 @@ const ONE_LINE_OPTIONS: Record<string, string> = {
   arch: 'Architectures',
   lang: 'Languages',
   target: 'Targets',
-  'pdiffs': 'PDiffs',
+  pdiffs: 'PDiffs',
   'by-hash': 'By-Hash',
   'allow-insecure': 'Allow-Insecure',
   'allow-weak': 'Allow-Weak',

@@ -28,7 +28,16 @@ export function debianTestsDir(): string | null {
     const apt = (...args: string[]) =>
       spawnSync(
         'apt-get',
-        ['-q', '-o', 'Dir::Etc::SourceList=/dev/null', '-o', `Dir::Etc::SourceParts=${parts}`, '-o', `Dir::State::Lists=${join(work, 'lists')}`, ...args],
+        [
+          '-q',
+          '-o',
+          'Dir::Etc::SourceList=/dev/null',
+          '-o',
+          `Dir::Etc::SourceParts=${parts}`,
+          '-o',
+          `Dir::State::Lists=${join(work, 'lists')}`,
+          ...args,
+        ],
         { cwd: work, stdio: 'ignore', timeout: 180_000 },
       );
     apt('update');

@@ -179,10 +179,7 @@ export class DnsTestServer {
     }
     if ('spoofFirst' in behaviour) {
       const spoof = { A: ['6.6.6.6'], TXT: ['spoofed'], PTR: ['spoofed.example'], AAAA: ['::6'] };
-      return [
-        ...reply(base, this.records(q, spoof), (query.id + 1) & 0xffff),
-        ...reply(base, this.records(q, behaviour.spoofFirst)),
-      ];
+      return [...reply(base, this.records(q, spoof), (query.id + 1) & 0xffff), ...reply(base, this.records(q, behaviour.spoofFirst))];
     }
     let records: RecordSet = behaviour as RecordSet;
     if ('truncated' in behaviour) {

@@ -21,7 +21,10 @@ export interface LocalRegistry {
 
 /** Pack `dir` (an installed package) into `into`; its file name and integrity. */
 function pack(dir: string, into: string): { filename: string; integrity: string; shasum: string } {
-  const r = spawnSync('npm', ['pack', dir, '--ignore-scripts', '--json', '--pack-destination', into], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('npm', ['pack', dir, '--ignore-scripts', '--json', '--pack-destination', into], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   if (r.status !== 0) throw new Error(`npm pack ${dir}: ${r.stderr}`);
   return JSON.parse(r.stdout)[0];
 }
@@ -35,7 +38,11 @@ export async function localRegistry(dirs: readonly string[], work: string): Prom
   for (const dir of dirs) {
     const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     const { filename, integrity, shasum } = pack(dir, work);
-    const version = { ...manifest, _id: `${manifest.name}@${manifest.version}`, dist: { tarball: `${url}-/${filename}`, integrity, shasum } };
+    const version = {
+      ...manifest,
+      _id: `${manifest.name}@${manifest.version}`,
+      dist: { tarball: `${url}-/${filename}`, integrity, shasum },
+    };
     served.set(manifest.name, {
       packument: { name: manifest.name, 'dist-tags': { latest: manifest.version }, versions: { [manifest.version]: version } },
       file: join(work, filename),

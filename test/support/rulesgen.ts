@@ -198,8 +198,10 @@ export function rulesFile(rng: Rng, opts: RulesFileOptions = {}): string {
     const r = rng.int(100);
     if (r < 5) out.push('#' + randomBytes(rng, rng.int(30), '\n', 0));
     else if (r < 8) out.push(rng.pick(['', ' ', '\t', '  \t', '\r']));
-    else if (r < 11) out.push(randomBytes(rng, rng.int(20), ':\n')); // no colon: ignored
-    else if (r < 13) out.push(' ' + ruleLine(rng, previous)); // leading blank stays in the key
+    else if (r < 11)
+      out.push(randomBytes(rng, rng.int(20), ':\n')); // no colon: ignored
+    else if (r < 13)
+      out.push(' ' + ruleLine(rng, previous)); // leading blank stays in the key
     else out.push(ruleLine(rng, previous));
   }
   const text = out.join('\n');

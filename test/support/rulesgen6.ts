@@ -81,7 +81,8 @@ export function rulesFile6(rng: Rng, lines = rng.int(30)): string {
     let line: string;
     if (r < 4) line = '#' + randomBytes(rng, rng.int(30), '\n', 0);
     else if (r < 6) line = '';
-    else if (r < 30) line = ruleLine(rng, previous); // 0.88 forms
+    else if (r < 30)
+      line = ruleLine(rng, previous); // 0.88 forms
     else line = ruleLine6(rng, previous);
     // a line whose address took a NUL or odd bytes may have lost its keyword: keep Debian finite
     if (line !== '' && line[0] !== '#' && !KEYWORD.test(line)) line += ':deny';

@@ -74,7 +74,11 @@ export interface SmtpSession {
 }
 
 /** Connect and read the greeting. */
-export async function smtpConnect(port: number, host = '127.0.0.1', localAddress?: string): Promise<{ session: SmtpSession; greeting: string | null }> {
+export async function smtpConnect(
+  port: number,
+  host = '127.0.0.1',
+  localAddress?: string,
+): Promise<{ session: SmtpSession; greeting: string | null }> {
   const socket = connect({ port, host, localAddress });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);

@@ -84,7 +84,25 @@ async function signed(
   const serial = `0x${randomBytes(15).toString('hex')}`;
   const ca = join(how.caDir ?? dir, how.ca ?? 'ca');
   // -days -1: expired since yesterday
-  await openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', serial, '-out', `${name}.pem`, '-days', how.days ?? '2', '-extfile', `${name}.ext`);
+  await openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}.key`,
+    '-set_serial',
+    serial,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    how.days ?? '2',
+    '-extfile',
+    `${name}.ext`,
+  );
   return credentials(dir, name);
 }
 
@@ -108,14 +126,52 @@ export function makeTestPki(): Promise<TestPki> {
 
 /** A fresh CA and certificates in `dir` (the benchmarks' too). */
 export async function makePki(dir: string): Promise<TestPki> {
-  await openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=ucspi-ts test CA');
+  await openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=ucspi-ts test CA',
+  );
   const [rsa, ecdsa, client, other] = await Promise.all([
     signed(dir, 'rsa', ['rsa:2048'], '/C=DE/ST=Berlin/O=ucspi-ts tests/OU=TLS/CN=localhost', SERVER_EXT),
     signed(dir, 'ecdsa', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/C=DE/O=ucspi-ts tests/CN=localhost', SERVER_EXT),
-    signed(dir, 'client', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/O=ucspi-ts tests/CN=client.example', 'extendedKeyUsage=clientAuth\n'),
+    signed(
+      dir,
+      'client',
+      ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
+      '/O=ucspi-ts tests/CN=client.example',
+      'extendedKeyUsage=clientAuth\n',
+    ),
     signed(dir, 'other', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/CN=other.example', 'subjectAltName=DNS:other.example\n'),
   ]);
-  await openssl(dir, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'stranger.key', '-out', 'stranger.pem', '-days', '2', '-subj', '/CN=localhost');
+  await openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'stranger.key',
+    '-out',
+    'stranger.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=localhost',
+  );
   const password = 'correct horse';
   const encryptedKey = join(dir, 'rsa.encrypted.key');
   await openssl(dir, 'pkey', '-in', 'rsa.key', '-aes256', '-passout', `pass:${password}`, '-out', encryptedKey);
@@ -148,10 +204,43 @@ export async function makeClientPki(pki: TestPki): Promise<ClientPki> {
   const dir = pki.dir;
   const ec = ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   const clientExt = 'extendedKeyUsage=clientAuth\n';
-  await openssl(dir, 'req', '-x509', '-newkey', ...ec, '-nodes', '-keyout', 'foreign-ca.key', '-out', 'foreign-ca.pem', '-days', '2', '-subj', '/CN=foreign CA');
+  await openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    ...ec,
+    '-nodes',
+    '-keyout',
+    'foreign-ca.key',
+    '-out',
+    'foreign-ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=foreign CA',
+  );
   await openssl(dir, 'req', '-newkey', ...ec, '-nodes', '-keyout', 'sub-ca.key', '-out', 'sub-ca.csr', '-subj', '/CN=ucspi-ts test sub CA');
   writeFileSync(join(dir, 'sub-ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n');
-  await openssl(dir, 'x509', '-req', '-in', 'sub-ca.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '0x51', '-out', 'sub-ca.pem', '-days', '2', '-extfile', 'sub-ca.ext');
+  await openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    'sub-ca.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    '0x51',
+    '-out',
+    'sub-ca.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'sub-ca.ext',
+  );
   const [named, expired, foreign, intermediate] = await Promise.all([
     signed(dir, 'named', ec, '/CN=someone.example', `${clientExt}subjectAltName=DNS:client.example,DNS:Honest.Example\n`),
     signed(dir, 'expired', ec, '/CN=client.example', clientExt, { days: '-1' }),
@@ -216,7 +305,11 @@ export function tlsExchange(port: number, o: TlsExchangeOptions = {}): Promise<T
     let serverName: string | null = null;
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new Error(`no close from the server within ${o.timeoutMs ?? 15_000} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`));
+      reject(
+        new Error(
+          `no close from the server within ${o.timeoutMs ?? 15_000} ms; got ${JSON.stringify(Buffer.concat(chunks).toString('latin1'))}`,
+        ),
+      );
     }, o.timeoutMs ?? 15_000);
     s.on('secureConnect', () => {
       protocol = s.getProtocol();
