@@ -350,7 +350,10 @@ export async function proxyFaults(dir: string, rounds: number, noFfi = false): P
         figures.deniedLetIn += ran.length;
         // the count is over the whole log: this case's lines come on top of earlier cases'
         const denyLine = new RegExp(` deny \\d+ .*:${p.denied.replace(/\./g, '\\.')}::`);
-        const earlier = server.lines().slice(0, before).filter((l) => denyLine.test(l)).length;
+        const earlier = server
+          .lines()
+          .slice(0, before)
+          .filter((l) => denyLine.test(l)).length;
         await server.waitForLines(denyLine, earlier + rounds, 10_000).catch(() => {});
         const deny = lines().filter((l) => / deny \d+ /.test(l)).length;
         figures.denied += deny;

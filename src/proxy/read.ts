@@ -36,17 +36,26 @@ function settled(i: Exclude<Inspection, { kind: 'more' }>, buffered: boolean): R
   return i.kind === 'complete' ? { kind: 'header', header: i.header, buffered } : i;
 }
 
-/** Read the header from `fd` (the descriptor of `socket`), within `timeoutMs`. */
-export function readProxyHeader(lib: Libc | null, socket: Socket, fd: number, timeoutMs: number): Promise<ReadOutcome> {
-  if (!lib) return readBuffered(socket, timeoutMs);
-  return Promise.resolve(readArrived(lib, fd) ?? readExactly(lib, fd, timeoutMs));
+/** An accepted connection: its descriptor, and a net.Socket over it made only when asked for. */
+export interface ProxiedConnection {
+  readonly fd: number;
+  readonly socket: Socket;
+}
+
+/**
+ * Read the header from the connection within `timeoutMs`: at once when it has all arrived (the
+ * usual case with FFI), else when it has. With FFI the connection's net.Socket is never asked for.
+ */
+export function readProxyHeader(lib: Libc | null, c: ProxiedConnection, timeoutMs: number): ReadOutcome | Promise<ReadOutcome> {
+  if (!lib) return readBuffered(c.socket, timeoutMs);
+  return readArrived(lib, c.fd) ?? readExactly(lib, c.fd, timeoutMs);
 }
 
 // a whole v1 line, or a v2 header with a few TLVs
 const PEEK = Buffer.alloc(512);
 
 /** The header from what has arrived already; null when it has not all arrived yet. */
-function readArrived(lib: Libc, fd: number): ReadOutcome | Promise<ReadOutcome> | null {
+function readArrived(lib: Libc, fd: number): ReadOutcome | null {
   try {
     const n = peekReceived(lib, fd, PEEK);
     if (n === null) return null;

@@ -5,12 +5,13 @@
 import { formatIp4, formatIp6 } from '../dns/address';
 import { libc } from '../ffi';
 import type { ProxyEndpoint } from '../proxy/inspection';
-import { readProxyHeader } from '../proxy/read';
+import { ReadOutcome, readProxyHeader } from '../proxy/read';
 import { tlvVariables } from '../proxy/tlv';
 import { parseTrustedPeers, TrustedPeers } from '../proxy/trusted';
 import { scanUlong } from '../scan';
 import { connectionAddresses, Endpoint, endpointOf } from './address';
 import { Connection, Drop, relayOf, Step } from './connection';
+import type { ServerOptions } from './options';
 
 export interface ProxySettings {
   readonly trusted: TrustedPeers;
@@ -41,26 +42,32 @@ function endpointFrom(e: ProxyEndpoint, ipv6Form: boolean): Endpoint {
 }
 
 export function proxyStep(settings: ProxySettings): Step {
-  return async (c: Connection, o) => {
+  return (c: Connection, o) => {
     if (!settings.trusted.trusts(c.remoteIp)) return;
-    const r = await readProxyHeader(libc(), c.socket, c.fd, settings.timeoutMs);
-    if (r.kind === 'invalid') throw new Drop(`unable to parse PROXY header: ${r.reason}`);
-    if (r.kind === 'unreadable') throw new Drop(`unable to read PROXY header: ${r.reason}`);
-    // bytes after the header wait in Node's buffer of the socket: only a relay can hand them on
-    if (r.buffered) relayOf(c);
-    const { addresses, tlvs } = r.header;
-    // LOCAL (health checks), UNKNOWN, UNSPEC and UNIX: the connection's own endpoints stand
-    if (addresses) {
-      const { source, destination } = addresses;
-      Object.assign(
-        c,
-        connectionAddresses(endpointFrom(destination, o.ipv6Form), destination.port, endpointFrom(source, o.ipv6Form), source.port, {
-          ipv6Form: o.ipv6Form,
-          tcp6Vars: c.tcp6Vars,
-        }),
-      );
-      c.proxied = true;
-    }
-    for (const [name, value] of tlvVariables(tlvs)) c.env.set(name, value);
+    const r = readProxyHeader(libc(), c, settings.timeoutMs);
+    // a header that has arrived already is taken in this turn, as the steps after it may be
+    if (r instanceof Promise) return r.then((outcome) => useHeader(c, o, outcome));
+    useHeader(c, o, r);
   };
+}
+
+function useHeader(c: Connection, o: ServerOptions, r: ReadOutcome): void {
+  if (r.kind === 'invalid') throw new Drop(`unable to parse PROXY header: ${r.reason}`);
+  if (r.kind === 'unreadable') throw new Drop(`unable to read PROXY header: ${r.reason}`);
+  // bytes after the header wait in Node's buffer of the socket: only a relay can hand them on
+  if (r.buffered) relayOf(c);
+  const { addresses, tlvs } = r.header;
+  // LOCAL (health checks), UNKNOWN, UNSPEC and UNIX: the connection's own endpoints stand
+  if (addresses) {
+    const { source, destination } = addresses;
+    Object.assign(
+      c,
+      connectionAddresses(endpointFrom(destination, o.ipv6Form), destination.port, endpointFrom(source, o.ipv6Form), source.port, {
+        ipv6Form: o.ipv6Form,
+        tcp6Vars: c.tcp6Vars,
+      }),
+    );
+    c.proxied = true;
+  }
+  for (const [name, value] of tlvVariables(tlvs)) c.env.set(name, value);
 }
