@@ -11,6 +11,7 @@ import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHaproxy } from '../test/support/haproxy';
+import { procStat } from '../test/support/proc';
 
 const ROOT = join(__dirname, '..', '..');
 const OURS = join(ROOT, 'bin', 'tcpserver');
@@ -44,7 +45,13 @@ function oneConnection(port: number): Promise<boolean> {
   });
 }
 
-async function rate(port: number, clients: number): Promise<{ rate: number; errors: number }> {
+/** CPU seconds (user and system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const f = procStat(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0;
+}
+
+async function rate(port: number, clients: number): Promise<{ rate: number; errors: number; count: number }> {
   const deadline = performance.now() + SECONDS * 1000;
   let count = 0;
   let errors = 0;
@@ -56,7 +63,7 @@ async function rate(port: number, clients: number): Promise<{ rate: number; erro
   };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: clients }, worker));
-  return { rate: count / ((performance.now() - t0) / 1000), errors };
+  return { rate: count / ((performance.now() - t0) / 1000), errors, count };
 }
 
 async function main(): Promise<void> {
@@ -92,6 +99,7 @@ async function measure(dir: string, cleanups: Array<() => unknown>): Promise<voi
   );
   cleanups.push(() => h.stop());
   const kinds = ['plain', 'v2', 'v1', 'c'] as const;
+  const serverPid = { plain: plain.proc.pid!, v2: proxied.proc.pid!, v1: proxied.proc.pid!, c: c.proc.pid! };
   console.log(
     `# bench/proxy.ts: ${SECONDS} s per point, ${ROUNDS} rounds alternating, load average ${loadavg()
       .map((l) => l.toFixed(2))
@@ -99,10 +107,17 @@ async function measure(dir: string, cleanups: Array<() => unknown>): Promise<voi
   );
   for (const clients of [1, 10]) {
     const sums: Record<string, number[]> = { plain: [], v2: [], v1: [], c: [] };
+    // CPU seconds and connections per kind, of the server behind and of HAProxy
+    const cpu = Object.fromEntries(kinds.map((k) => [k, { server: 0, haproxy: 0, count: 0 }]));
     let errors = 0;
     for (let r = 0; r < ROUNDS; r++) {
       for (const k of kinds) {
+        const server0 = cpuSeconds(serverPid[k]);
+        const haproxy0 = cpuSeconds(h.pid);
         const x = await rate(h.ports[k], clients);
+        cpu[k].server += cpuSeconds(serverPid[k]) - server0;
+        cpu[k].haproxy += cpuSeconds(h.pid) - haproxy0;
+        cpu[k].count += x.count;
         sums[k].push(x.rate);
         errors += x.errors;
       }
@@ -112,6 +127,12 @@ async function measure(dir: string, cleanups: Array<() => unknown>): Promise<voi
     console.log(
       `${clients} client(s): no header ${m.plain.toFixed(0)}/s, v2 ${m.v2.toFixed(0)}/s (${(m.v2 / m.plain).toFixed(3)}x), ` +
         `v1 ${m.v1.toFixed(0)}/s (${(m.v1 / m.plain).toFixed(3)}x), C tcpserver no header ${m.c.toFixed(0)}/s; errors ${errors}`,
+    );
+    const us = (k: (typeof kinds)[number], who: 'server' | 'haproxy') => ((cpu[k][who] * 1e6) / Math.max(cpu[k].count, 1)).toFixed(0);
+    console.log(
+      `  CPU µs per connection, server / HAProxy: no header ${us('plain', 'server')} / ${us('plain', 'haproxy')}, ` +
+        `v2 ${us('v2', 'server')} / ${us('v2', 'haproxy')}, v1 ${us('v1', 'server')} / ${us('v1', 'haproxy')}, ` +
+        `C tcpserver ${us('c', 'server')} / ${us('c', 'haproxy')}`,
     );
   }
   console.log(

@@ -22,6 +22,8 @@ export interface Frontend {
 }
 
 export interface RunningHaproxy {
+  /** its process (-db: one, in the foreground) */
+  readonly pid: number;
   /** the port of each frontend, by name */
   readonly ports: Record<string, number>;
   stop(): Promise<void>;
@@ -77,7 +79,7 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[], 
     };
     if (up) {
       if (!standalone) after(stop);
-      return { ports, stop };
+      return { ports, stop, pid: proc.pid as number };
     }
     await stop();
     // a port taken meanwhile (its message may come after the exit): try other ports
