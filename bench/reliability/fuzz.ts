@@ -337,7 +337,9 @@ const WORDS = [
   '65536',
   '99999',
   'smtp',
-  '/nonexistent',
+  // a path that is not there and cannot be made: a bare /nonexistent given to tcprules as its cdb
+  // made the file /nonexistent (run as root), and then every test that names /nonexistent/... failed
+  '/nonexistent-ucspi-ts-fuzz/file',
   'true',
   'false',
   'sh',
