@@ -2,15 +2,14 @@
 // handshake, and the program sees the real client in SSLREMOTEIP (and TCPREMOTEIP with -e), as
 // ucspi-ssl names them. sslserver is issue 10's; until it is built this file skips.
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { NEED_HAPROXY, startHaproxy } from './support/haproxy';
 import { cBinary, ours } from './support/programs';
 import { readUntilClosed, startServer } from './support/server';
+import { selfSigned } from './support/tls';
 import { tempDir } from './support/tmp';
 
 const SSLSERVER = ours('sslserver');
@@ -27,29 +26,7 @@ function ask(port: number, host: string, localAddress: string): Promise<string> 
 describe('sslserver behind HAProxy (TLS passed through, PROXY before the handshake)', { skip: SKIP }, () => {
   it('clients from 127.0.0.2 and ::1 appear as themselves', async () => {
     const dir = tempDir();
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=test.example',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = await selfSigned(dir, 'server', '/CN=test.example');
     const s = await startServer(
       SSLSERVER,
       ['-v', '-1', '-e', '-R', '-H', '-l', 'L', '127.0.0.1', '0', 'sh', '-c', 'echo "$SSLREMOTEIP $TCPREMOTEIP"'],

@@ -66,6 +66,8 @@ export interface TestPki {
   readonly stranger: Credentials;
 }
 
+const EC_P256 = ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+
 async function openssl(cwd: string, ...args: string[]): Promise<void> {
   await run('openssl', args, { cwd });
 }
@@ -114,6 +116,31 @@ function credentials(dir: string, name: string): Credentials {
   return { cert, key, combined };
 }
 
+/**
+ * A self-signed ECDSA P-256 certificate for `subject`, valid two days, as `<name>.pem` and
+ * `<name>.key` in `dir`; `extra`: more options for `openssl req` (`-utf8`).
+ */
+export async function selfSigned(dir: string, name: string, subject: string, ...extra: string[]): Promise<Credentials> {
+  await openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    ...EC_P256,
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    ...extra,
+    '-subj',
+    subject,
+  );
+  return credentials(dir, name);
+}
+
 const SERVER_EXT = 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n';
 
 /**
@@ -144,38 +171,15 @@ export async function makePki(dir: string): Promise<TestPki> {
   );
   const [rsa, ecdsa, client, other] = await Promise.all([
     signed(dir, 'rsa', ['rsa:2048'], '/C=DE/ST=Berlin/O=ucspi-ts tests/OU=TLS/CN=localhost', SERVER_EXT),
-    signed(dir, 'ecdsa', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/C=DE/O=ucspi-ts tests/CN=localhost', SERVER_EXT),
-    signed(
-      dir,
-      'client',
-      ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
-      '/O=ucspi-ts tests/CN=client.example',
-      'extendedKeyUsage=clientAuth\n',
-    ),
-    signed(dir, 'other', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/CN=other.example', 'subjectAltName=DNS:other.example\n'),
+    signed(dir, 'ecdsa', EC_P256, '/C=DE/O=ucspi-ts tests/CN=localhost', SERVER_EXT),
+    signed(dir, 'client', EC_P256, '/O=ucspi-ts tests/CN=client.example', 'extendedKeyUsage=clientAuth\n'),
+    signed(dir, 'other', EC_P256, '/CN=other.example', 'subjectAltName=DNS:other.example\n'),
   ]);
-  await openssl(
-    dir,
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'stranger.key',
-    '-out',
-    'stranger.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=localhost',
-  );
+  const stranger = await selfSigned(dir, 'stranger', '/CN=localhost');
   const password = 'correct horse';
   const encryptedKey = join(dir, 'rsa.encrypted.key');
   await openssl(dir, 'pkey', '-in', 'rsa.key', '-aes256', '-passout', `pass:${password}`, '-out', encryptedKey);
-  return { dir, ca: join(dir, 'ca.pem'), rsa, ecdsa, encryptedKey, password, client, other, stranger: credentials(dir, 'stranger') };
+  return { dir, ca: join(dir, 'ca.pem'), rsa, ecdsa, encryptedKey, password, client, other, stranger };
 }
 
 /**
@@ -184,7 +188,7 @@ export async function makePki(dir: string): Promise<TestPki> {
  */
 export function makeServerCertificate(pki: TestPki, file: string, names: readonly string[], dir = pki.dir): Promise<Credentials> {
   const ext = `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`;
-  return signed(dir, file, ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], `/CN=${names[0]}`, ext, { caDir: pki.dir });
+  return signed(dir, file, EC_P256, `/CN=${names[0]}`, ext, { caDir: pki.dir });
 }
 
 /** Client certificates for sslserver's -m and -z, beyond TestPki's `client` (all ECDSA P-256). */
@@ -202,25 +206,21 @@ export interface ClientPki {
 /** The client certificates of ClientPki, in the directory of `pki` (its CA signing). */
 export async function makeClientPki(pki: TestPki): Promise<ClientPki> {
   const dir = pki.dir;
-  const ec = ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   const clientExt = 'extendedKeyUsage=clientAuth\n';
+  await selfSigned(dir, 'foreign-ca', '/CN=foreign CA');
   await openssl(
     dir,
     'req',
-    '-x509',
     '-newkey',
-    ...ec,
+    ...EC_P256,
     '-nodes',
     '-keyout',
-    'foreign-ca.key',
+    'sub-ca.key',
     '-out',
-    'foreign-ca.pem',
-    '-days',
-    '2',
+    'sub-ca.csr',
     '-subj',
-    '/CN=foreign CA',
+    '/CN=ucspi-ts test sub CA',
   );
-  await openssl(dir, 'req', '-newkey', ...ec, '-nodes', '-keyout', 'sub-ca.key', '-out', 'sub-ca.csr', '-subj', '/CN=ucspi-ts test sub CA');
   writeFileSync(join(dir, 'sub-ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n');
   await openssl(
     dir,
@@ -242,10 +242,10 @@ export async function makeClientPki(pki: TestPki): Promise<ClientPki> {
     'sub-ca.ext',
   );
   const [named, expired, foreign, intermediate] = await Promise.all([
-    signed(dir, 'named', ec, '/CN=someone.example', `${clientExt}subjectAltName=DNS:client.example,DNS:Honest.Example\n`),
-    signed(dir, 'expired', ec, '/CN=client.example', clientExt, { days: '-1' }),
-    signed(dir, 'foreign', ec, '/CN=client.example', clientExt, { ca: 'foreign-ca' }),
-    signed(dir, 'intermediate', ec, '/CN=client.example', clientExt, { ca: 'sub-ca' }),
+    signed(dir, 'named', EC_P256, '/CN=someone.example', `${clientExt}subjectAltName=DNS:client.example,DNS:Honest.Example\n`),
+    signed(dir, 'expired', EC_P256, '/CN=client.example', clientExt, { days: '-1' }),
+    signed(dir, 'foreign', EC_P256, '/CN=client.example', clientExt, { ca: 'foreign-ca' }),
+    signed(dir, 'intermediate', EC_P256, '/CN=client.example', clientExt, { ca: 'sub-ca' }),
   ]);
   writeFileSync(intermediate.cert, readFileSync(intermediate.cert, 'latin1') + readFileSync(join(dir, 'sub-ca.pem'), 'latin1'), 'latin1');
   return { named, expired, foreign, intermediate };
