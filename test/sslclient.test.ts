@@ -118,18 +118,10 @@ describe('sslclient', { skip: NEED_OPENSSL }, () => {
   });
 
   it('presents a client certificate with -c and -k to a server that requires one', async () => {
-    const s = await sServer([
-      '-cert',
-      pki.rsa.cert,
-      '-key',
-      pki.rsa.key,
-      '-Verify',
-      '1',
-      '-CAfile',
-      pki.ca,
-      '-verify_return_error',
-      '-rev',
-    ]);
+    // an s_server that requires a certificate signed by the test CA
+    const requiring = (...more: string[]) =>
+      sServer(['-cert', pki.rsa.cert, '-key', pki.rsa.key, '-Verify', '1', '-CAfile', pki.ca, '-verify_return_error', ...more]);
+    const s = await requiring('-rev');
     const r = await run(
       SSLCLIENT,
       [
@@ -154,18 +146,7 @@ describe('sslclient', { skip: NEED_OPENSSL }, () => {
     assert.equal(r.stdout.toString(), 'zyx\n', r.stderr.toString());
     assert.match(await s.done, /client\.example/);
     // TLS 1.2: the server's refusal comes inside the handshake (1.3 sends it after)
-    const without = await sServer([
-      '-cert',
-      pki.rsa.cert,
-      '-key',
-      pki.rsa.key,
-      '-Verify',
-      '1',
-      '-CAfile',
-      pki.ca,
-      '-verify_return_error',
-      '-tls1_2',
-    ]);
+    const without = await requiring('-tls1_2');
     const refused = await run(SSLCLIENT, ['-R', '-H', '-a', pki.ca, '127.0.0.1', String(without.port), 'sh', '-c', 'cat <&6'], {
       env: ENV,
     });
