@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHaproxy } from '../test/support/haproxy';
-import { procStat } from '../test/support/proc';
+import { cpuTimesMs } from '../test/support/proc';
 
 const ROOT = join(__dirname, '..', '..');
 const OURS = join(ROOT, 'bin', 'tcpserver');
@@ -46,10 +46,7 @@ function oneConnection(port: number): Promise<boolean> {
 }
 
 /** CPU seconds (user and system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const f = procStat(pid);
-  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0;
-}
+const cpuSeconds = (pid: number): number => cpuTimesMs(pid).own / 1000;
 
 async function rate(port: number, clients: number): Promise<{ rate: number; errors: number; count: number }> {
   const deadline = performance.now() + SECONDS * 1000;

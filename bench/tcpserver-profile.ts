@@ -11,7 +11,7 @@ import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { procStat } from '../test/support/proc';
+import { cpuTimesMs } from '../test/support/proc';
 
 const ROOT = join(__dirname, '..', '..');
 const OURS = process.env.TCPSERVER_UNDER_TEST ?? join(ROOT, 'bin', 'tcpserver');
@@ -50,11 +50,6 @@ const CATEGORIES: ReadonlyArray<readonly [string, (stack: string) => boolean]> =
   ['malloc and free (Node, koffi)', (s) => /malloc|cfree|calloc|_int_free|unlink_chunk/.test(s)],
   ['event loop (epoll, timers, scheduling)', (s) => /uv_run|uv__io_poll|epoll|schedule|uv__run/.test(s)],
 ];
-
-function cpuMs(pid: number): number {
-  const f = procStat(pid) ?? [];
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
 
 function oneConnection(port: number): Promise<void> {
   return new Promise((resolve) => {
@@ -120,9 +115,9 @@ async function main(): Promise<void> {
     const data = join(dir, 'perf.data');
     const perf = spawn('perf', ['record', '-q', '-g', '--no-inherit', '-F', '2999', '-p', String(pid), '-o', data], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 300));
-    const before = cpuMs(pid);
+    const before = cpuTimesMs(pid).own;
     await load(port, Number(clients), Number(connections));
-    const usPerConnection = ((cpuMs(pid) - before) * 1000) / Number(connections);
+    const usPerConnection = ((cpuTimesMs(pid).own - before) * 1000) / Number(connections);
     perf.kill('SIGINT');
     await new Promise((r) => perf.on('exit', r));
     server.kill('SIGTERM');

@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync,
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childrenOf, procStat } from '../test/support/proc';
+import { childrenOf, cpuTimesMs } from '../test/support/proc';
 import { Rng } from '../test/support/rulesgen';
 import { rulesText } from './tcprules';
 
@@ -100,18 +100,11 @@ async function load(port: number, clients: number, count: number, seconds = 0): 
   return { count: latencies.length, seconds: (performance.now() - t0) / 1000, latencies, errors };
 }
 
-/** [own utime+stime, reaped children's cutime+cstime] of a process, in ms. */
-function cpuOf(pid: number): [number, number] {
-  const f = procStat(pid) ?? [];
-  const tick = 1000 / 100; // USER_HZ is 100 on Linux
-  return [(Number(f[11]) + Number(f[12])) * tick, (Number(f[13]) + Number(f[14])) * tick];
-}
-
 async function round(s: Server, clients: number, count: number): Promise<Round> {
-  const before = cpuOf(s.proc.pid!);
+  const before = cpuTimesMs(s.proc.pid!);
   const r = await load(s.port, clients, count);
-  const after = cpuOf(s.proc.pid!);
-  return { ...r, cpuMs: after[0] - before[0], childMs: after[1] - before[1] };
+  const after = cpuTimesMs(s.proc.pid!);
+  return { ...r, cpuMs: after.own - before.own, childMs: after.children - before.children };
 }
 
 function rssKb(pid: number): number {
@@ -351,14 +344,14 @@ async function limitsMain(seconds: number): Promise<void> {
   const on = await start(OURS, args, { env: onEnv });
   await load(off.port, clients, 0, 0.5);
   await load(on.port, clients, 0, 0.5);
-  const cpu0 = [cpuOf(off.proc.pid!)[0], cpuOf(on.proc.pid!)[0]];
+  const cpu0 = [cpuTimesMs(off.proc.pid!).own, cpuTimesMs(on.proc.pid!).own];
   const runs: Array<Array<Awaited<ReturnType<typeof load>>>> = [[], []];
   for (let quarter = 0; quarter < 4; quarter++) {
     runs[0].push(await load(off.port, clients, 0, seconds / 4));
     runs[1].push(await load(on.port, clients, 0, seconds / 4));
   }
   const count = (r: (typeof runs)[0]) => r.reduce((n, x) => n + x.count, 0);
-  const cpu = [(cpuOf(off.proc.pid!)[0] - cpu0[0]) / count(runs[0]), (cpuOf(on.proc.pid!)[0] - cpu0[1]) / count(runs[1])];
+  const cpu = [(cpuTimesMs(off.proc.pid!).own - cpu0[0]) / count(runs[0]), (cpuTimesMs(on.proc.pid!).own - cpu0[1]) / count(runs[1])];
   const mean = (r: (typeof runs)[0], f: (x: (typeof r)[0]) => number) => r.reduce((n, x) => n + f(x), 0) / r.length;
   const fmt = (x: number, d = 0) => x.toFixed(d);
   const row = (name: string, f: (x: (typeof runs)[0][0]) => number, d = 0) =>

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
-import { procStat } from '../test/support/proc';
+import { cpuTimesMs, procStat } from '../test/support/proc';
 import { randomLoopbackIp } from '../test/support/loopback';
 import { makePki, TestPki, UCSPI_SSL } from '../test/support/tls';
 
@@ -167,12 +167,7 @@ function tlsClient(s: Server): Promise<TLSSocket> {
 
 /** CPU seconds (user and system) the processes have used so far. */
 function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const fields = procStat(pid);
-    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
+  return pids.reduce((sum, pid) => sum + cpuTimesMs(pid).own, 0) / 1000;
 }
 
 /** MB/s each way, `bytes` written and read back through cat on one connection, and the server's CPU ms per MB relayed each way. */

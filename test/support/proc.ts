@@ -12,6 +12,19 @@ export function procStat(pid: number): string[] | null {
   }
 }
 
+// USER_HZ, the unit of /proc's CPU times, is 100 on Linux
+const MS_PER_TICK = 10;
+
+/**
+ * CPU a process has used so far, in ms, from /proc/<pid>/stat: its own (utime+stime) and its reaped
+ * children's (cutime+cstime); zeros once it is gone.
+ */
+export function cpuTimesMs(pid: number): { own: number; children: number } {
+  const f = procStat(pid);
+  if (!f) return { own: 0, children: 0 };
+  return { own: (Number(f[11]) + Number(f[12])) * MS_PER_TICK, children: (Number(f[13]) + Number(f[14])) * MS_PER_TICK };
+}
+
 /** The children of a process, with their state letter ('Z' for a zombie). */
 export function childrenOf(pid: number): Array<{ pid: number; state: string }> {
   const out: Array<{ pid: number; state: string }> = [];
